@@ -1,0 +1,274 @@
+"""ExperimentConfig: one run's complete, frozen configuration, its overrides, validation and JSON form.
+
+flags -> `papers.get_experiment` -> `override` (dataset preset, flags, --params_override) -> `resolve` (epochs to
+steps, BN momentum from the run length) -> `validate` -> config.json in the model dir.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import pathlib
+import types
+import typing
+from typing import Any, Mapping
+
+from li_seg.config import CHOICES, BackboneConfig, DataConfig, EvalConfig, ModelConfig, TrainConfig
+
+
+class ConfigError(ValueError):
+    """A configuration value that is unknown, malformed or contradicts another one."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything one run needs: model, data, train and eval sections (li_seg.config)."""
+
+    model: ModelConfig = ModelConfig()
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    eval: EvalConfig = EvalConfig()
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Dict / JSON form.
+
+
+def to_dict(cfg: Any) -> dict:
+    """Nested plain dict (tuples become lists through JSON)."""
+    return dataclasses.asdict(cfg)
+
+
+def _convert(value: Any, annotation: Any, where: str) -> Any:
+    """Coerces a JSON-ish value to a dataclass field's annotated type (tuples, Optional, nested dataclasses)."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        if value is None:
+            if type(None) in args:
+                return None
+            raise ConfigError(f"{where} may not be null")
+        inner = [a for a in args if a is not type(None)]
+        return _convert(value, inner[0], where)
+    if dataclasses.is_dataclass(annotation):
+        if isinstance(value, annotation):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where} must be a mapping of {annotation.__name__} fields, got {value!r}")
+        return _replace(annotation(), value, where)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} must be a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(v, args[0], f"{where}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise ConfigError(f"{where} must have {len(args)} values, got {len(value)}: {value!r}")
+        return tuple(_convert(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+    if annotation is bool:
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0"):
+            return value.lower() in ("true", "1")
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
+    if annotation in (int, float):
+        try:
+            converted = annotation(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{where} must be a number, got {value!r}") from None
+        if annotation is int and isinstance(value, float) and not value.is_integer():
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+        return converted
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return value
+    return value
+
+
+def _replace(instance: Any, changes: Mapping[str, Any], where: str) -> Any:
+    """dataclasses.replace with type coercion and nested merging; unknown keys list the valid ones."""
+    hints = typing.get_type_hints(type(instance))
+    updates = {}
+    for key, value in changes.items():
+        if key not in hints:
+            raise ConfigError(
+                f"unknown config key {where + '.' if where else ''}{key}; valid keys: {', '.join(sorted(hints))}"
+            )
+        path = f"{where}.{key}" if where else key
+        current = getattr(instance, key)
+        if dataclasses.is_dataclass(current) and isinstance(value, Mapping):
+            updates[key] = _replace(current, value, path)
+        else:
+            updates[key] = _convert(value, hints[key], path)
+    return dataclasses.replace(instance, **updates)
+
+
+def from_dict(data: Mapping[str, Any]) -> ExperimentConfig:
+    """The inverse of `to_dict` (missing keys keep their defaults)."""
+    return _replace(ExperimentConfig(), data, "")
+
+
+def override(cfg: ExperimentConfig, changes: Mapping[str, Any]) -> ExperimentConfig:
+    """Applies nested ({"train": {"batch_size": 4}}) or dotted ({"train.batch_size": 4}) overrides."""
+    nested: dict = {}
+    for key, value in changes.items():
+        node = nested
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        if isinstance(value, Mapping) and isinstance(node.get(leaf), dict):
+            node[leaf].update(value)
+        else:
+            node[leaf] = value
+    return _replace(cfg, nested, "")
+
+
+def parse_params_override(text: str) -> dict:
+    """--params_override: a JSON object, a path to a JSON file, or comma-separated dotted key=value pairs.
+
+    Values in key=value form are read as JSON when they parse (numbers, true/false, null, [lists]) and as
+    strings otherwise: "train.learning_rate=0.01,model.backbone.stem=plain".
+    """
+    text = text.strip()
+    if not text:
+        return {}
+    if text.startswith("{"):
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"--params_override is not valid JSON ({e}): {text!r}") from None
+    path = pathlib.Path(text)
+    if text.endswith(".json"):
+        if not path.is_file():
+            raise ConfigError(f"--params_override file not found: {text}")
+        return json.loads(path.read_text())
+    result = {}
+    for item in _split_top_level(text):
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(
+                f"--params_override item {item!r} is not key=value; example: train.learning_rate=0.01,train.seed=1"
+            )
+        try:
+            result[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            result[key.strip()] = raw.strip()
+    return result
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Splits on commas outside [...] so list values like atrous_rates=[6,12,18] stay whole."""
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    items.append(text[start:])
+    return [item for item in items if item.strip()]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Resolution and validation.
+
+
+def auto_bn_momentum(train_steps: int) -> float:
+    """BN momentum for a run of `train_steps`: the moving averages' horizon 1 / (1 - m) is ~5 % of the run.
+
+    Clipped to [0.9, 0.9997] (0.9997 = research/deeplab's decay, reached from ~67k steps on). Short CPU runs with
+    0.9997 evaluate with near-initial statistics and predict one class everywhere (DESIGN.md, pitfalls).
+    """
+    return float(min(0.9997, max(0.9, 1.0 - 20.0 / max(train_steps, 1))))
+
+
+def resolve(cfg: ExperimentConfig, num_train_examples: int) -> ExperimentConfig:
+    """Fills the derived values: train_steps from epochs, and BN momentum from the run length when unset."""
+    train = cfg.train
+    if train.epochs is not None:
+        steps = max(1, math.ceil(train.epochs * num_train_examples / train.batch_size))
+        train = dataclasses.replace(train, train_steps=steps, epochs=None)
+    model = cfg.model
+    if model.bn_momentum is None:
+        model = dataclasses.replace(model, bn_momentum=auto_bn_momentum(train.train_steps))
+    return dataclasses.replace(cfg, model=model, train=train)
+
+
+def validate(cfg: ExperimentConfig) -> None:
+    """Raises ConfigError naming every unknown choice or contradictory setting, with the valid values."""
+    errors = []
+    sections = {"model": cfg.model, "backbone": cfg.model.backbone, "data": cfg.data, "train": cfg.train}
+    for key, valid in CHOICES.items():
+        section, field = key.split(".")
+        value = getattr(sections[section], field)
+        if value not in valid:
+            errors.append(f"{key}={value!r} is not one of {', '.join(map(repr, valid))}")
+
+    from li_seg import data  # local: the registry imports TensorFlow
+
+    if cfg.data.dataset not in data.list_datasets():
+        errors.append(f"data.dataset={cfg.data.dataset!r} is not one of {', '.join(data.list_datasets())}")
+
+    model, backbone, d, t, e = cfg.model, cfg.model.backbone, cfg.data, cfg.train, cfg.eval
+    if (t.train_steps is None) == (t.epochs is None):
+        errors.append("set exactly one of train.train_steps and train.epochs")
+    if t.train_steps is not None and t.train_steps < 1:
+        errors.append(f"train.train_steps must be >= 1, got {t.train_steps}")
+    if t.epochs is not None and t.epochs <= 0:
+        errors.append(f"train.epochs must be > 0, got {t.epochs}")
+    for name in ("batch_size", "log_every_steps", "summary_every_steps", "image_summary_every_steps",
+                 "checkpoint_every_steps", "keep_checkpoints"):
+        if getattr(t, name) < 1:
+            errors.append(f"train.{name} must be >= 1, got {getattr(t, name)}")
+    if t.eval_every_steps < 0:
+        errors.append(f"train.eval_every_steps must be >= 0, got {t.eval_every_steps}")
+    if t.learning_rate <= 0:
+        errors.append(f"train.learning_rate must be > 0, got {t.learning_rate}")
+    if t.weight_decay < 0:
+        errors.append(f"train.weight_decay must be >= 0, got {t.weight_decay}")
+    if t.tpu_address and t.strategy != "tpu":
+        errors.append(f"train.tpu_address is set but train.strategy={t.strategy!r}; use --strategy=tpu")
+    if model.frozen_bn and model.sync_bn:
+        errors.append("model.frozen_bn and model.sync_bn contradict each other (frozen BN has no batch statistics)")
+    if model.bn_momentum is not None and not 0.0 <= model.bn_momentum < 1.0:
+        errors.append(f"model.bn_momentum must be in [0, 1), got {model.bn_momentum}")
+    if not 0.0 <= model.dropout_rate < 1.0:
+        errors.append(f"model.dropout_rate must be in [0, 1), got {model.dropout_rate}")
+    if not model.atrous_rates or any(r < 1 for r in model.atrous_rates):
+        errors.append(f"model.atrous_rates must be positive integers, got {list(model.atrous_rates)}")
+    if model.architecture == "deeplabv2" and len(model.atrous_rates) != 4:
+        errors.append(f"deeplabv2's ASPP-v2 sums four branches; got atrous_rates {list(model.atrous_rates)}")
+    if backbone.multi_grid is not None:
+        if backbone.name == "mobilenet_v2":
+            errors.append("model.backbone.multi_grid applies to ResNet's last block only, not to mobilenet_v2")
+        elif any(g < 1 for g in backbone.multi_grid):
+            errors.append(f"model.backbone.multi_grid must be positive, got {list(backbone.multi_grid)}")
+    if min(d.crop_size) < 1:
+        errors.append(f"data.crop_size must be positive, got {list(d.crop_size)}")
+    if not 0 < d.min_scale <= d.max_scale:
+        errors.append(f"need 0 < data.min_scale <= data.max_scale, got {d.min_scale}, {d.max_scale}")
+    if d.scale_step < 0:
+        errors.append(f"data.scale_step must be >= 0 (0 = continuous), got {d.scale_step}")
+    if not e.scales or any(s <= 0 for s in e.scales):
+        errors.append(f"eval.scales must be positive, got {list(e.scales)}")
+    if e.max_examples is not None and e.max_examples < 1:
+        errors.append(f"eval.max_examples must be >= 1, got {e.max_examples}")
+    if errors:
+        raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(errors))
+
+
+def save(cfg: ExperimentConfig, path: pathlib.Path) -> None:
+    path.write_text(json.dumps(to_dict(cfg), indent=2, sort_keys=True) + "\n")
+
+
+def load(path: pathlib.Path) -> ExperimentConfig:
+    return from_dict(json.loads(pathlib.Path(path).read_text()))
+
+
+__all__ = [
+    "BackboneConfig", "ConfigError", "DataConfig", "EvalConfig", "ExperimentConfig", "ModelConfig", "TrainConfig",
+    "auto_bn_momentum", "from_dict", "load", "override", "parse_params_override", "resolve", "save", "to_dict",
+    "validate",
+]

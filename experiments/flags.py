@@ -1,0 +1,96 @@
+"""Command-line flags shared by train / evaluate / export, and their translation into an ExperimentConfig.
+
+Order of precedence (later wins): the paper's ablation -> the dataset's preset -> the named flags ->
+--params_override. In eval and export modes an existing MODEL_DIR/config.json replaces the first three, so
+`--mode=export --model_dir=DIR` needs no other flag.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+from absl import flags
+
+from experiments import config as config_lib
+from experiments import datasets, papers
+
+MODES = ("train", "eval", "train_and_eval", "export")
+
+flags.DEFINE_enum("paper", "li_convs", papers.PAPERS, "The paper whose experiment table to use.")
+flags.DEFINE_string("ablation", None, "A row of the paper's tables (default: the paper's main model).")
+flags.DEFINE_enum("mode", "train_and_eval", MODES, "What to do.")
+flags.DEFINE_string("model_dir", None, "Checkpoints, TensorBoard logs, config.json, export (default runs/PAPER/...).")
+flags.DEFINE_string("dataset", None, "Dataset name (default: the embedded 'synthetic').")
+flags.DEFINE_string("data_dir", None, "The dataset's root directory.")
+flags.DEFINE_integer("batch_size", None, "Global training batch size.")
+flags.DEFINE_integer("train_steps", None, "Training steps (exclusive with --epochs).")
+flags.DEFINE_float("epochs", None, "Training epochs over the train split (exclusive with --train_steps).")
+flags.DEFINE_list("crop_size", None, "Training crop: H,W or one size for both.")
+flags.DEFINE_float("learning_rate", None, "Base learning rate.")
+flags.DEFINE_integer("output_stride", None, "Backbone output stride: 8, 16 or 32.")
+flags.DEFINE_list("atrous_rates", None, "ASPP atrous rates, e.g. 6,12,18.")
+flags.DEFINE_list("eval_scales", None, "Evaluation scales, e.g. 0.5,0.75,1.0,1.25,1.5,1.75.")
+flags.DEFINE_boolean("add_flipped_images", None, "Also evaluate horizontally flipped images.")
+flags.DEFINE_integer("seed", None, "Random seed (weights, data order, augmentation, dropout).")
+flags.DEFINE_boolean("deterministic", None, "Deterministic TensorFlow ops (slower; reproducible runs).")
+flags.DEFINE_boolean("mixed_precision", None, "mixed_float16 compute (logits and loss stay float32).")
+flags.DEFINE_enum("strategy", None, ("default", "mirrored", "multi_worker_mirrored", "tpu"), "tf.distribute strategy.")
+flags.DEFINE_string("tpu_address", None, "TPU name or grpc:// address for --strategy=tpu.")
+flags.DEFINE_string(
+    "params_override", "", "Any config value: JSON, a .json file, or key=value pairs such as "
+    "'train.weight_decay=1e-4,model.backbone.stem=plain'."
+)
+flags.DEFINE_string("checkpoint", "auto", "For eval/export: 'auto' (best, else latest), 'best', 'latest' or a path.")
+flags.DEFINE_string("export_dir", None, "SavedModel directory for --mode=export (default MODEL_DIR/export).")
+
+FLAGS = flags.FLAGS
+
+
+def _flag_overrides() -> dict:
+    """Dotted config overrides from the flags the user gave."""
+    if FLAGS.train_steps is not None and FLAGS.epochs is not None:
+        raise config_lib.ConfigError("--train_steps and --epochs contradict each other: give one of them")
+    result = {}
+    simple = {
+        "data_dir": "data.data_dir", "batch_size": "train.batch_size", "learning_rate": "train.learning_rate",
+        "output_stride": "model.backbone.output_stride", "add_flipped_images": "eval.add_flipped_images",
+        "seed": "train.seed", "deterministic": "train.deterministic", "mixed_precision": "train.mixed_precision",
+        "strategy": "train.strategy", "tpu_address": "train.tpu_address",
+    }
+    for flag, key in simple.items():
+        if FLAGS[flag].value is not None:
+            result[key] = FLAGS[flag].value
+    if FLAGS.train_steps is not None:
+        result.update({"train.train_steps": FLAGS.train_steps, "train.epochs": None})
+    if FLAGS.epochs is not None:
+        result.update({"train.epochs": FLAGS.epochs, "train.train_steps": None})
+    if FLAGS.crop_size is not None:
+        crop = FLAGS.crop_size * 2 if len(FLAGS.crop_size) == 1 else FLAGS.crop_size
+        result["data.crop_size"] = crop
+    if FLAGS.atrous_rates is not None:
+        result["model.atrous_rates"] = FLAGS.atrous_rates
+    if FLAGS.eval_scales is not None:
+        result["eval.scales"] = FLAGS.eval_scales
+    return result
+
+
+def default_model_dir(paper: str, ablation: str, dataset: str) -> pathlib.Path:
+    return pathlib.Path("runs") / paper / f"{ablation}-{dataset}"
+
+
+def experiment_from_flags() -> tuple[config_lib.ExperimentConfig, pathlib.Path]:
+    """The run's config (not yet resolved or validated) and its model dir."""
+    ablation = FLAGS.ablation or papers.main_ablation(FLAGS.paper)
+    cfg = papers.get_experiment(FLAGS.paper, ablation)
+    dataset = FLAGS.dataset or cfg.data.dataset
+    model_dir = pathlib.Path(FLAGS.model_dir) if FLAGS.model_dir else default_model_dir(FLAGS.paper, ablation, dataset)
+    saved = model_dir / "config.json"
+    if FLAGS.mode in ("eval", "export") and saved.exists():
+        cfg = config_lib.load(saved)
+        if FLAGS.dataset:
+            cfg = config_lib.override(cfg, {"data.dataset": FLAGS.dataset})
+    else:
+        cfg = config_lib.override(cfg, datasets.preset(dataset))
+    cfg = config_lib.override(cfg, _flag_overrides())
+    cfg = config_lib.override(cfg, config_lib.parse_params_override(FLAGS.params_override))
+    return cfg, model_dir

@@ -1,0 +1,166 @@
+"""The library's configuration: frozen dataclasses, read by model, data and training code.
+
+`experiments.config.ExperimentConfig` bundles one of each (model, data, train, eval); the library only ever
+receives the part it needs (`build_model(cfg.model, ...)`, `build_dataset(cfg.data, ...)`). Every field has a
+default that works on the embedded synthetic dataset; the papers' recipes live in `experiments/papers/`.
+
+Tuples, not lists, so that configs stay hashable and comparable; JSON round-trips them as lists and
+`experiments.config` converts them back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+# The valid values of every enumerated field, keyed by "section.field": one source for the library's dispatch
+# errors and for `experiments.config.validate`.
+CHOICES = {
+    "backbone.name": ("mobilenet_v2", "resnet50", "resnet101"),
+    "backbone.output_stride": (8, 16, 32),
+    "backbone.stem": ("beta", "plain"),
+    "model.architecture": ("deeplabv2", "deeplabv3", "deeplabv3plus"),
+    "train.optimizer": ("sgd", "adam"),
+    "train.lr_schedule": ("poly", "constant"),
+    "train.strategy": ("default", "mirrored", "multi_worker_mirrored", "tpu"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class BackboneConfig:
+    """A feature extractor of `li_seg.backbones`.
+
+    name: "mobilenet_v2" (width 1.0, up to RB17's 320-channel projection), "resnet50" or "resnet101" (v1).
+    output_stride: 8, 16 or 32, reached by replacing strides with dilation (research/deeplab's rule).
+    multi_grid: ResNet only: per-unit rate multipliers of the last block, e.g. (1, 2, 4); None = all 1.
+    stem: ResNet only: "beta" (research/deeplab resnet_v1_beta: three 3x3 convs 64, 64, 128) or "plain" (7x7).
+    weights: path to pretrained weights (a Keras .h5 / .weights.h5 file, or a TF checkpoint prefix of this
+      backbone); None = random initialisation. Nothing is ever downloaded.
+    """
+
+    name: str = "mobilenet_v2"
+    output_stride: int = 16
+    multi_grid: Optional[tuple[int, ...]] = None
+    stem: str = "beta"
+    weights: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """A segmentation model of `li_seg.models`.
+
+    architecture: "deeplabv2" (ASPP-v2: 3x3 convs to the classes, summed), "deeplabv3" (ASPP with image pooling),
+      "deeplabv3plus" (DeepLabv3 + the v3+ decoder on the backbone's low-level features).
+    atrous_rates: ASPP rates (v3: the three atrous branches; v2: the four summed convs).
+    aspp_separable: v3 ASPP atrous branches as depthwise-separable convs (research/deeplab MobileNetV2/LI paper).
+    aspp_channels: width of the v3 ASPP branches and of its projection.
+    image_pooling: v3 ASPP image-pooling branch.
+    decoder_channels / low_level_channels / decoder_separable: the v3+ decoder (256, 48, separable).
+    dropout_rate: dropout after the v3 ASPP projection (research/deeplab: keep_prob 0.9).
+    bn_momentum: Keras convention (moving = m * moving + (1 - m) * batch). None = chosen from the training length
+      by `experiments.config` (see BUILD_NOTES "BN momentum"); `build_model` reads None as 0.99.
+    frozen_bn: BN layers in inference mode and not trained (DeepLabv2 recipe).
+    sync_bn: synchronized BN across replicas (keras BatchNormalization(synchronized=True)).
+    """
+
+    architecture: str = "deeplabv3"
+    backbone: BackboneConfig = BackboneConfig()
+    atrous_rates: tuple[int, ...] = (6, 12, 18)
+    aspp_separable: bool = True
+    aspp_channels: int = 256
+    image_pooling: bool = True
+    decoder_channels: int = 256
+    low_level_channels: int = 48
+    decoder_separable: bool = True
+    dropout_rate: float = 0.1
+    bn_momentum: Optional[float] = None
+    frozen_bn: bool = False
+    sync_bn: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    """A dataset of `li_seg.data` and its input pipeline.
+
+    dataset: a name from `li_seg.data.list_datasets()`; "synthetic" is embedded (no files needed).
+    data_dir: the dataset's root directory (unused by "synthetic").
+    crop_size: (height, width) of training crops; images smaller than the crop are padded (labels with ignore).
+    min_scale, max_scale, scale_step: random scale augmentation; scale_step 0 = continuous uniform, otherwise the
+      discrete set {min, min + step, ..., max} (research/deeplab: 0.5, 2.0, 0.25).
+    flip: random horizontal flip for training.
+    train_split, eval_split: split names of the dataset.
+    """
+
+    dataset: str = "synthetic"
+    data_dir: Optional[str] = None
+    crop_size: tuple[int, int] = (128, 128)
+    min_scale: float = 0.5
+    max_scale: float = 2.0
+    scale_step: float = 0.25
+    flip: bool = True
+    train_split: str = "train"
+    eval_split: str = "val"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation, schedule, distribution and bookkeeping of a training run.
+
+    train_steps / epochs: exactly one is set (epochs is converted to steps from the train split size).
+    optimizer: "sgd" (momentum) or "adam" (adam_epsilon; the LI paper uses 0.01).
+    lr_schedule: "poly" (lr * (1 - step / steps) ** poly_power, optional linear warm-up) or "constant".
+    weight_decay: L2 on kernels only (not biases, BN or constrained weights), as a loss term
+      weight_decay * sum(w ** 2) / 2 (TF-slim's l2_regularizer, which the papers' recipes were tuned with).
+    lr_multipliers: (regex on variable path, multiplier) pairs; first match wins (DeepLabv2: classifier 10x / 20x).
+    trainable_patterns: regexes on variable path; when non-empty only matching variables are trained (the
+      rest keep their values; BN statistics still update).
+    aux_loss_weight: weight of auxiliary logits when the model returns a dict with "aux_logits".
+    strategy: "default", "mirrored", "multi_worker_mirrored" (TF_CONFIG) or "tpu" (tpu_address).
+    checkpoint_every_steps / keep_checkpoints: periodic checkpoints; the best by mIoU is kept apart.
+    eval_every_steps: evaluation during train_and_eval (0 = only at the end).
+    init_checkpoint: restore model weights (only) from this checkpoint before training, when model_dir has none.
+    """
+
+    batch_size: int = 8
+    train_steps: Optional[int] = 1000
+    epochs: Optional[float] = None
+    optimizer: str = "sgd"
+    learning_rate: float = 0.01
+    momentum: float = 0.9
+    adam_epsilon: float = 1e-7
+    lr_schedule: str = "poly"
+    poly_power: float = 0.9
+    end_learning_rate: float = 0.0
+    warmup_steps: int = 0
+    weight_decay: float = 4e-5
+    lr_multipliers: tuple[tuple[str, float], ...] = ()
+    trainable_patterns: tuple[str, ...] = ()
+    aux_loss_weight: float = 0.4
+    mixed_precision: bool = False
+    strategy: str = "default"
+    tpu_address: Optional[str] = None
+    seed: int = 0
+    deterministic: bool = False
+    log_every_steps: int = 10
+    summary_every_steps: int = 50
+    image_summary_every_steps: int = 500
+    checkpoint_every_steps: int = 250
+    keep_checkpoints: int = 3
+    eval_every_steps: int = 0
+    init_checkpoint: Optional[str] = None
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """Evaluation at each image's original resolution.
+
+    scales: input scales whose softmax probabilities are averaged (research/deeplab eval_scales).
+    add_flipped_images: also average the horizontally flipped input's probabilities.
+    num_image_summaries: images written to TensorBoard as colour overlays per evaluation.
+    max_examples: evaluate only the first N images (None = whole split).
+    """
+
+    scales: tuple[float, ...] = (1.0,)
+    add_flipped_images: bool = False
+    num_image_summaries: int = 3
+    max_examples: Optional[int] = None

@@ -1,0 +1,90 @@
+"""Evaluation of a split at each image's original resolution, under any tf.distribute strategy.
+
+Images of different sizes are grouped num_replicas at a time with `padded_batch`; each replica crops its images
+back to their own size before inference, so padding never reaches the model or the metrics. Each replica
+accumulates one confusion matrix, the matrices are summed across replicas (`strategy.reduce(SUM)`), and every
+metric is derived from the one summed matrix (li_seg.training.metrics).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional
+
+import numpy as np
+import tensorflow as tf
+
+from li_seg import data
+from li_seg.evaluation.inference import predict_probabilities
+from li_seg.training.metrics import confusion_matrix, segmentation_metrics
+
+
+@dataclasses.dataclass
+class EvalResult:
+    metrics: dict
+    confusion: np.ndarray
+    samples: list  # (image uint8 HxWx3, label HxW, prediction HxW, name) of the first images
+
+
+def _with_sizes(example):
+    shape = tf.shape(example["label"])
+    return {**example, "height": shape[0], "width": shape[1]}
+
+
+def evaluate(model, data_config, eval_config, *, strategy: Optional[tf.distribute.Strategy] = None) -> EvalResult:
+    """Scores `model` on data_config.eval_split with eval_config's scales and flipping."""
+    strategy = strategy or tf.distribute.get_strategy()
+    info = data.get_dataset_info(data_config.dataset)
+    num_classes, ignore = info.num_classes, info.ignore_label
+    scales, flip = tuple(eval_config.scales), eval_config.add_flipped_images
+
+    dataset = data.build_dataset(
+        data_config, data_config.eval_split, training=False, batch_size=1, max_examples=eval_config.max_examples
+    )
+    grouped = (
+        dataset.unbatch()
+        .map(_with_sizes)
+        .padded_batch(
+            strategy.num_replicas_in_sync,
+            padding_values={"image": 0.0, "label": ignore, "name": "", "height": 0, "width": 0},
+        )
+    )
+    distributed = strategy.experimental_distribute_dataset(grouped)
+
+    def replica_confusion(batch):
+        total = tf.zeros((num_classes, num_classes), tf.int64)
+        for i in tf.range(tf.shape(batch["image"])[0]):
+            height, width = batch["height"][i], batch["width"][i]
+            image = batch["image"][i : i + 1, :height, :width]
+            label = batch["label"][i, :height, :width]
+            prediction = tf.argmax(predict_probabilities(model, image, scales, flip)[0], axis=-1, output_type=tf.int32)
+            total += confusion_matrix(label, prediction, num_classes, ignore)
+        return total
+
+    @tf.function(reduce_retracing=True)
+    def step(batch):
+        per_replica = strategy.run(replica_confusion, args=(batch,))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+
+    confusion = np.zeros((num_classes, num_classes), np.int64)
+    iterator = iter(distributed)
+    while True:
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            break
+        except tf.errors.InvalidArgumentError as error:
+            raise data.explain_error(error, data_config, data_config.eval_split) from None
+        confusion += step(batch).numpy()
+
+    samples = []
+    for example in dataset.take(eval_config.num_image_summaries):
+        probabilities = predict_probabilities(model, example["image"], scales, flip)
+        samples.append((
+            example["image"][0].numpy().astype(np.uint8),
+            example["label"][0].numpy(),
+            np.argmax(probabilities[0].numpy(), axis=-1),
+            example["name"][0].numpy().decode(),
+        ))
+    metrics = segmentation_metrics(confusion, class_names=info.class_names)
+    return EvalResult(metrics=metrics, confusion=confusion, samples=samples)

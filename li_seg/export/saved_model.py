@@ -1,0 +1,53 @@
+"""SavedModel export with a "serving_default" signature: uint8 images of any size -> classes and probabilities.
+
+The model normalises raw RGB inside (DESIGN.md conventions), so serving only casts uint8 to float32. Outputs are
+at the input resolution, optionally averaged over scales and flips exactly as in evaluation
+(li_seg.evaluation.inference.predict_probabilities).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+import tensorflow as tf
+
+from li_seg.evaluation.inference import predict_probabilities
+
+
+class _SegmentationServer(tf.Module):
+    """Holds the model (so its variables are saved) and the serving function."""
+
+    def __init__(self, model: keras.Model, scales: Sequence[float], add_flipped_images: bool):
+        super().__init__(name="segmentation_server")
+        self.model = model
+        self._scales = tuple(float(s) for s in scales)
+        self._add_flipped_images = bool(add_flipped_images)
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")])
+    def serve(self, images):
+        probabilities = predict_probabilities(
+            self.model, tf.cast(images, tf.float32), self._scales, self._add_flipped_images
+        )
+        return {
+            "classes": tf.argmax(probabilities, axis=-1, output_type=tf.int32),
+            "probabilities": probabilities,
+        }
+
+
+def export_saved_model(
+    model: keras.Model,
+    export_dir: str,
+    scales: Sequence[float] = (1.0,),
+    add_flipped_images: bool = False,
+) -> None:
+    """Writes `model` as a SavedModel to `export_dir`.
+
+    Signature "serving_default": images uint8 (B, H, W, 3), any B, H, W ->
+      {"classes": int32 (B, H, W), "probabilities": float32 (B, H, W, K)}.
+    The model must accept any spatial size (built from keras.Input(shape=(None, None, 3))). `scales` and
+    `add_flipped_images` bake test-time augmentation into the graph (EvalConfig's fields); the default is a
+    single plain pass.
+    """
+    server = _SegmentationServer(model, scales, add_flipped_images)
+    tf.saved_model.save(server, export_dir, signatures={"serving_default": server.serve})

@@ -1,0 +1,15 @@
+"""Keras layers and layer builders of li_seg (one paper concept per module)."""
+
+from li_seg.layers.aspp import aspp_v2, aspp_v3, conv_bn_relu, separable_conv_bn_relu
+from li_seg.layers.normalization import BatchNormSettings, batch_norm
+from li_seg.layers.resize import ResizeToMatch
+
+__all__ = [
+    "BatchNormSettings",
+    "ResizeToMatch",
+    "aspp_v2",
+    "aspp_v3",
+    "batch_norm",
+    "conv_bn_relu",
+    "separable_conv_bn_relu",
+]

@@ -1,0 +1,35 @@
+"""Bilinear resizing of a feature map to the (dynamic) spatial size of another tensor.
+
+DeepLab upsamples three things this way: the image-pooling branch to the ASPP feature map, the ASPP output to the
+low-level features (v3+ decoder) and the logits to the input image. The models take inputs of any size, so the
+target size is read from the reference tensor at run time.
+
+Alignment: `tf.image.resize` samples at half-pixel centres (align_corners=False). DeepLab's TF1 code
+(research/deeplab) used `tf.image.resize_bilinear(..., align_corners=True)`, which differs by up to half an
+output pixel; with the 513 = 16 * 32 + 1 crops of those recipes align-corners maps feature pixels exactly onto
+input pixels. The difference is small and only matters when comparing logits with the TF1 code bit for bit.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+
+@keras.saving.register_keras_serializable(package="li_seg")
+class ResizeToMatch(keras.layers.Layer):
+    """Resizes `inputs[0]` (B, h, w, C) bilinearly to the height and width of `inputs[1]` (B, H, W, ...).
+
+    The output keeps the layer's compute dtype (a layer built with dtype="float32" under a mixed policy casts
+    its input up and returns float32, which the models use for their final logits).
+    """
+
+    def call(self, inputs):
+        features, reference = inputs
+        size = tf.shape(reference)[1:3]
+        resized = tf.image.resize(features, size, method="bilinear")
+        return tf.cast(resized, features.dtype)
+
+    def compute_output_shape(self, input_shape):
+        features_shape, reference_shape = input_shape
+        return (features_shape[0], reference_shape[1], reference_shape[2], features_shape[3])

@@ -1,0 +1,109 @@
+"""Checkpoints of a run: the last N by step, the best by validation mIoU, and resuming.
+
+Layout in the model dir:
+  checkpoints/ckpt-<step>.*   the last `keep` periodic checkpoints (tf.train.CheckpointManager)
+  best/ckpt-<step>.*          the checkpoint with the highest validation mIoU so far, with best.json beside it
+
+Each checkpoint holds the model, the optimizer (slots, iteration count), the global step, and the state of the
+model's random seed generators (dropout), which Keras 3 does not track itself: without them a resumed run would
+draw different dropout masks than an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from typing import Optional
+
+import tensorflow as tf
+
+
+def seed_generator_states(model) -> list:
+    """The state variables of the model's SeedGenerators (Keras names them ".../seed_generator_state")."""
+    return [v for v in model.non_trainable_variables if v.path.endswith("seed_generator_state")]
+
+
+class CheckpointKeeper:
+    """Saves, resumes and ranks the checkpoints of one model dir."""
+
+    def __init__(self, model_dir, *, model, optimizer, step: tf.Variable, keep: int):
+        self.model_dir = pathlib.Path(model_dir)
+        self.step = step
+        self.checkpoint = tf.train.Checkpoint(
+            model=model, optimizer=optimizer, step=step, seed_states=seed_generator_states(model)
+        )
+        self.latest_manager = tf.train.CheckpointManager(
+            self.checkpoint, str(self.model_dir / "checkpoints"), max_to_keep=keep, checkpoint_name="ckpt"
+        )
+        self.best_manager = tf.train.CheckpointManager(
+            self.checkpoint, str(self.model_dir / "best"), max_to_keep=1, checkpoint_name="ckpt"
+        )
+        self._best_record = self.model_dir / "best" / "best.json"
+
+    @property
+    def latest(self) -> Optional[str]:
+        return self.latest_manager.latest_checkpoint
+
+    def restore_latest(self) -> Optional[str]:
+        """Restores the latest periodic checkpoint, if any; returns its path."""
+        path = self.latest
+        if path:
+            self.checkpoint.restore(path).assert_existing_objects_matched()
+        return path
+
+    def save(self) -> str:
+        """Saves a periodic checkpoint numbered by the global step (idempotent for the same step)."""
+        step = int(self.step.numpy())
+        if self.latest and self.latest.endswith(f"ckpt-{step}"):
+            return self.latest
+        return self.latest_manager.save(checkpoint_number=step)
+
+    @property
+    def best_miou(self) -> float:
+        if not self._best_record.exists():
+            return float("-inf")
+        return json.loads(self._best_record.read_text())["miou"]
+
+    def save_if_best(self, miou: float) -> bool:
+        """Saves into best/ when `miou` beats every earlier evaluation of this run; returns whether it did."""
+        if not miou > self.best_miou:
+            return False
+        step = int(self.step.numpy())
+        path = self.best_manager.save(checkpoint_number=step)
+        self._best_record.write_text(json.dumps({"step": step, "miou": miou, "checkpoint": path}, indent=2) + "\n")
+        return True
+
+
+def resolve_checkpoint(model_dir, which: str = "auto") -> str:
+    """A checkpoint path for evaluation or export.
+
+    which: "best" (best/ by mIoU), "latest" (checkpoints/), "auto" (best if one exists, else latest), or an
+    explicit checkpoint path (a prefix such as .../ckpt-600).
+    """
+    model_dir = pathlib.Path(model_dir)
+    found = {
+        "best": tf.train.latest_checkpoint(str(model_dir / "best")),
+        "latest": tf.train.latest_checkpoint(str(model_dir / "checkpoints")),
+    }
+    if which == "auto":
+        path = found["best"] or found["latest"]
+    elif which in found:
+        path = found[which]
+    else:
+        if not tf.io.gfile.exists(which + ".index"):
+            raise FileNotFoundError(
+                f"checkpoint {which!r} not found (expected the file {which}.index); pass 'best', 'latest' or "
+                "a checkpoint prefix such as MODEL_DIR/checkpoints/ckpt-1000"
+            )
+        return which
+    if not path:
+        raise FileNotFoundError(
+            f"no {'' if which == 'auto' else which + ' '}checkpoint in {model_dir}: train first "
+            f"(--mode=train or train_and_eval with --model_dir={model_dir})"
+        )
+    return path
+
+
+def restore_model(model, path: str) -> None:
+    """Restores only the model's variables from a training checkpoint (optimizer state is ignored)."""
+    tf.train.Checkpoint(model=model).restore(path).expect_partial().assert_existing_objects_matched()

@@ -1,0 +1,56 @@
+"""TensorBoard summaries: training scalars, evaluation metrics (with per-class IoU) and colour-overlay images.
+
+Written under MODEL_DIR/train and MODEL_DIR/eval, so `tensorboard --logdir MODEL_DIR` shows both side by side.
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+
+import numpy as np
+import tensorflow as tf
+
+from li_seg.evaluation.visualization import colorize, overlay
+
+
+class Summaries:
+    def __init__(self, model_dir, class_names, palette, ignore_label: int):
+        model_dir = pathlib.Path(model_dir)
+        self.train_writer = tf.summary.create_file_writer(str(model_dir / "train"))
+        self.eval_writer = tf.summary.create_file_writer(str(model_dir / "eval"))
+        self.class_names = tuple(class_names)
+        self.palette = palette
+        self.ignore_label = ignore_label
+
+    def scalars(self, step: int, values: dict, *, writer: str = "train") -> None:
+        with (self.train_writer if writer == "train" else self.eval_writer).as_default(step=step):
+            for name, value in values.items():
+                tf.summary.scalar(name, value)
+
+    def metrics(self, step: int, metrics: dict) -> None:
+        """mIoU, pixel and mean accuracy, and one "iou/<class>" scalar per class seen in the split."""
+        with self.eval_writer.as_default(step=step):
+            tf.summary.scalar("miou", metrics["miou"])
+            tf.summary.scalar("pixel_accuracy", metrics["pixel_accuracy"])
+            tf.summary.scalar("mean_accuracy", metrics["mean_accuracy"])
+            for name, iou in zip(self.class_names, metrics["per_class_iou"]):
+                if not math.isnan(iou):
+                    tf.summary.scalar(f"iou/{name.replace(' ', '_').replace('/', '_')}", iou)
+
+    def images(self, step: int, samples, *, writer: str = "eval") -> None:
+        """For each (image, label, prediction, name): image, ground truth overlay, prediction overlay, side by side."""
+        panels = []
+        for image, label, prediction, _ in samples:
+            truth = overlay(image, colorize(label, self.palette, self.ignore_label))
+            predicted = overlay(image, colorize(prediction, self.palette, self.ignore_label))
+            panels.append(np.concatenate([image, truth, predicted], axis=1))
+        if not panels:
+            return
+        with (self.train_writer if writer == "train" else self.eval_writer).as_default(step=step):
+            for i, panel in enumerate(panels):
+                tf.summary.image(f"image_truth_prediction/{i}", panel[None], step=step)
+
+    def flush(self) -> None:
+        self.train_writer.flush()
+        self.eval_writer.flush()

@@ -1,0 +1,231 @@
+"""The training loop: a custom loop under a tf.distribute strategy, resumable and deterministic on request.
+
+One call of `Trainer.train()` runs from the latest checkpoint in the model dir (or from scratch) to
+train.train_steps. Every piece it uses is its own module: losses, schedules, optimizers, metrics, checkpoints,
+summaries, the data pipeline and the evaluator.
+
+Resuming reproduces an uninterrupted run exactly when ops are deterministic: the checkpoint holds model,
+optimizer, step and dropout seed states, and the input pipeline is a pure function of (seed, step)
+(li_seg.data.build_dataset(start_step=...)). A non-finite loss stops the run before anything is saved, so the
+newest checkpoint is always a good one; a data error or Ctrl-C saves the current (good) state first.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import pathlib
+
+import keras
+import tensorflow as tf
+from absl import logging
+
+from li_seg import data
+from li_seg.evaluation.evaluator import EvalResult, evaluate
+from li_seg.models import build_model
+from li_seg.training.checkpoints import CheckpointKeeper, restore_model
+from li_seg.training.losses import l2_weight_decay, segmentation_loss
+from li_seg.training.metrics import format_metrics_table
+from li_seg.training.optimizers import build_optimizer, select_trainable
+from li_seg.training.progress import Progress
+from li_seg.training.schedules import build_schedule
+from li_seg.training.summaries import Summaries
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite; nothing after the last good checkpoint was saved."""
+
+
+def configure_determinism(seed: int, deterministic: bool) -> None:
+    """Seeds Python, NumPy, TensorFlow and Keras; with `deterministic`, also makes TF ops deterministic."""
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+@dataclasses.dataclass
+class TrainResult:
+    step: int
+    loss: float
+    evaluations: list  # (step, metrics dict)
+
+
+class Trainer:
+    """Builds model and optimizer under `strategy` for an experiment config (sections model/data/train/eval)."""
+
+    def __init__(self, cfg, model_dir, strategy: tf.distribute.Strategy):
+        self.cfg = cfg
+        self.model_dir = pathlib.Path(model_dir)
+        self.strategy = strategy
+        self.info = data.get_dataset_info(cfg.data.dataset)
+        train = cfg.train
+        keras.mixed_precision.set_global_policy("mixed_float16" if train.mixed_precision else "float32")
+        configure_determinism(train.seed, train.deterministic)
+        with strategy.scope():
+            self.model = build_model(cfg.model, self.info.num_classes)
+            self.schedule = build_schedule(train, train.train_steps)
+            self.optimizer = build_optimizer(train, self.schedule)
+            self.step = tf.Variable(
+                0, dtype=tf.int64, trainable=False, name="global_step",
+                aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
+            )
+        self.variables = select_trainable(self.model.trainable_variables, train.trainable_patterns)
+        self.keeper = CheckpointKeeper(
+            self.model_dir, model=self.model, optimizer=self.optimizer, step=self.step, keep=train.keep_checkpoints
+        )
+        self.summaries = Summaries(self.model_dir, self.info.class_names, self.info.palette, self.info.ignore_label)
+        self._train_step = self._make_train_step()
+
+    # ------------------------------------------------------------------------------------------------------------
+    def _make_train_step(self):
+        train, ignore = self.cfg.train, self.info.ignore_label
+        num_replicas = self.strategy.num_replicas_in_sync
+        mixed = train.mixed_precision
+
+        def replica_step(batch):
+            labels = batch["label"]
+            context = tf.distribute.get_replica_context()
+            local_valid = tf.reduce_sum(tf.cast(labels != ignore, tf.float32))
+            global_valid = context.all_reduce(tf.distribute.ReduceOp.SUM, local_valid)
+            with tf.GradientTape() as tape:
+                outputs = self.model(batch["image"], training=True)
+                cross_entropy = segmentation_loss(
+                    labels, outputs, ignore_label=ignore, aux_loss_weight=train.aux_loss_weight,
+                    global_num_valid=global_valid,
+                )
+                decay = l2_weight_decay(self.variables, train.weight_decay) / num_replicas
+                loss = cross_entropy + decay
+                scaled = self.optimizer.scale_loss(loss) if mixed else loss
+            gradients = tape.gradient(scaled, self.variables)
+            self.optimizer.apply_gradients(zip(gradients, self.variables))
+            return {"loss": loss, "cross_entropy": cross_entropy, "weight_decay": decay}
+
+        @tf.function
+        def train_step(batch):
+            per_replica = self.strategy.run(replica_step, args=(batch,))
+            self.step.assign_add(1)
+            return {
+                name: self.strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None)
+                for name, value in per_replica.items()
+            }
+
+        return train_step
+
+    # ------------------------------------------------------------------------------------------------------------
+    def restore(self) -> int:
+        """Resumes from the latest checkpoint, else loads train.init_checkpoint's model weights; returns the step."""
+        path = self.keeper.restore_latest()
+        if path:
+            logging.info("resumed from %s (step %d)", path, int(self.step.numpy()))
+        elif self.cfg.train.init_checkpoint:
+            restore_model(self.model, self.cfg.train.init_checkpoint)
+            logging.info("initialised the model from %s", self.cfg.train.init_checkpoint)
+        return int(self.step.numpy())
+
+    def train(self, *, evaluate_during_training: bool = False) -> TrainResult:
+        """Trains to train.train_steps; with `evaluate_during_training`, evaluates every train.eval_every_steps
+        (if > 0) and at the end, keeping the best checkpoint by mIoU."""
+        cfg, train = self.cfg, self.cfg.train
+        total = train.train_steps
+        start = self.restore()
+        evaluations: list = []
+        if start >= total:
+            logging.info("model dir %s is already trained to step %d (train_steps=%d)", self.model_dir, start, total)
+            return TrainResult(step=start, loss=float("nan"), evaluations=evaluations)
+
+        dataset = data.build_dataset(
+            cfg.data, cfg.data.train_split, training=True, batch_size=train.batch_size, seed=train.seed,
+            start_step=start,
+        )
+        iterator = iter(self.strategy.experimental_distribute_dataset(dataset))
+        progress = Progress(total, train.batch_size, start)
+        logging.info(
+            "training %s on %s from step %d to %d (batch %d, %d replica(s))", self.model.name, cfg.data.dataset,
+            start, total, train.batch_size, self.strategy.num_replicas_in_sync,
+        )
+        step, loss = start, float("nan")
+        try:
+            while step < total:
+                try:
+                    batch = next(iterator)
+                except tf.errors.InvalidArgumentError as error:
+                    raise data.explain_error(error, cfg.data, cfg.data.train_split) from None
+                losses = self._train_step(batch)
+                step = int(self.step.numpy())
+                loss = float(losses["loss"].numpy())
+                if not math.isfinite(loss):
+                    raise TrainingDivergedError(
+                        f"the loss became {loss} at step {step}; nothing was saved after the last good checkpoint "
+                        f"({self.keeper.latest or 'none yet'}). Lower the learning rate (--learning_rate) or check "
+                        "the data, then re-run the same command to resume from that checkpoint."
+                    )
+                self._after_step(step, losses, batch, progress)
+                if evaluate_during_training and train.eval_every_steps and step % train.eval_every_steps == 0 \
+                        and step < total:
+                    evaluations.append((step, self.evaluate_and_record().metrics))
+                    progress.restart(step)
+        except (data.DataError, KeyboardInterrupt):
+            logging.warning("interrupted at step %d: saved %s", step, self.keeper.save())
+            raise
+        finally:
+            self.summaries.flush()
+        if evaluate_during_training:
+            evaluations.append((step, self.evaluate_and_record().metrics))
+        return TrainResult(step=step, loss=loss, evaluations=evaluations)
+
+    def _after_step(self, step: int, losses: dict, batch, progress: Progress) -> None:
+        train = self.cfg.train
+        learning_rate = float(self.schedule(step - 1))
+        if step % train.log_every_steps == 0 or step == train.train_steps:
+            logging.info(progress.line(step, float(losses["loss"]), learning_rate))
+        if step % train.summary_every_steps == 0:
+            values = {f"loss/{name}": float(value) for name, value in losses.items()}
+            values.update({"learning_rate": learning_rate, "images_per_second": progress.images_per_second})
+            self.summaries.scalars(step, values)
+        if step % train.image_summary_every_steps == 0:
+            self.summaries.images(step, self._training_samples(batch), writer="train")
+        if step % train.checkpoint_every_steps == 0 or step == train.train_steps:
+            self.keeper.save()
+            progress.restart(step)
+
+    def _training_samples(self, batch, count: int = 3) -> list:
+        images = self.strategy.experimental_local_results(batch["image"])[0][:count]
+        labels = self.strategy.experimental_local_results(batch["label"])[0][:count]
+        predictions = tf.argmax(self.model(images, training=False), axis=-1)
+        return [
+            (image.numpy().astype("uint8"), label.numpy(), prediction.numpy(), f"train/{i}")
+            for i, (image, label, prediction) in enumerate(zip(images, labels, predictions))
+        ]
+
+    # ------------------------------------------------------------------------------------------------------------
+    def evaluate_and_record(self) -> EvalResult:
+        """Evaluates the current weights; writes TensorBoard, eval/metrics-<step>.json and the best checkpoint."""
+        step = int(self.step.numpy())
+        result = evaluate(self.model, self.cfg.data, self.cfg.eval, strategy=self.strategy)
+        record_evaluation(self.model_dir, step, result, self.summaries, self.info.class_names)
+        if self.keeper.save_if_best(result.metrics["miou"]):
+            logging.info("new best mIoU %.4f at step %d", result.metrics["miou"], step)
+        return result
+
+
+def record_evaluation(model_dir, step: int, result: EvalResult, summaries: Summaries, class_names) -> None:
+    """Logs the metrics table and writes them to TensorBoard and MODEL_DIR/eval/metrics-<step>.json."""
+    logging.info("evaluation at step %d:\n%s", step, format_metrics_table(result.metrics, class_names))
+    summaries.metrics(step, result.metrics)
+    summaries.images(step, result.samples)
+    summaries.flush()
+    path = pathlib.Path(model_dir) / "eval" / f"metrics-{step}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_jsonable(result.metrics), indent=2) + "\n")
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
+        value = value.tolist() if hasattr(value, "tolist") else value
+        return [_jsonable(v) for v in value] if isinstance(value, list) else value
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value

@@ -1,0 +1,24 @@
+"""Test-session setup: quiet TensorFlow, two logical CPU devices (so MirroredStrategy tests have two replicas)."""
+
+import os
+import pathlib
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+_cpus = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(
+    _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+)
+
+CAMVID_DIR = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "camvid"
+
+
+@pytest.fixture
+def camvid_dir():
+    """The real CamVid copy beside the checkout (../shared/datasets/camvid); skips when it is absent."""
+    if not (CAMVID_DIR / "train.txt").exists():
+        pytest.skip(f"CamVid not found at {CAMVID_DIR} (it lives in ../shared/datasets/camvid beside the checkout)")
+    return CAMVID_DIR

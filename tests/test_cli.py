@@ -1,0 +1,133 @@
+"""The command line as a user runs it: flag errors, train -> eval -> export, and resuming after SIGKILL."""
+
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from absl import flags
+from absl.testing import flagsaver
+
+from experiments import flags as cli
+from experiments import train
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+TINY_FLAGS = [
+    "--paper=li_convs", "--ablation=mnv2_aspp", "--crop_size=48", "--batch_size=2", "--deterministic",
+    "--params_override=train.log_every_steps=1,train.checkpoint_every_steps=2,eval.max_examples=2",
+]
+
+
+def run_cli(*args, module="experiments.train", timeout=300, check=True):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+    result = subprocess.run([sys.executable, "-m", module, *args], cwd=ROOT, env=env, capture_output=True,
+                            text=True, timeout=timeout)
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr[-4000:]}")
+    return result
+
+
+def run_main(capsys, *args):
+    """experiments.train.main in-process (no TensorFlow start-up per case); returns (exit code, stderr)."""
+    cli.FLAGS.unparse_flags()
+    cli.FLAGS(["experiments.train", *args])
+    code = train.main(["experiments.train"])
+    return code, capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--ablation=mnv2"], "valid ablations: mnv2_aspp, resnet50_aspp, resnet50_aspp_decoder"),
+        (["--train_steps=5", "--epochs=2"], "--train_steps and --epochs contradict"),
+        (["--output_stride=12"], "backbone.output_stride=12 is not one of 8, 16, 32"),
+        (["--dataset=imagenet"], "data.dataset='imagenet' is not one of"),
+        (["--params_override=train.learnin_rate=1"], "unknown config key train.learnin_rate; valid keys:"),
+        (["--dataset=camvid", "--data_dir=/nonexistent/camvid"], "/nonexistent/camvid"),
+        (["--mode=eval", "--model_dir=/nonexistent/run"], "no checkpoint in /nonexistent/run"),
+    ],
+)
+def test_bad_flags_end_with_a_clear_message_and_exit_code_2(args, message, tmp_path, capsys):
+    if not any(arg.startswith("--model_dir") for arg in args):
+        args = [*args, f"--model_dir={tmp_path / 'run'}"]
+    with flagsaver.flagsaver():
+        code, stderr = run_main(capsys, *args)
+    assert code == 2
+    assert message in stderr
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_unknown_mode_lists_the_valid_modes():
+    with flagsaver.flagsaver(), pytest.raises(flags.IllegalFlagValueError, match="train, eval, train_and_eval, export"):
+        cli.FLAGS(["experiments.train", "--mode=fit"])
+
+
+def test_train_eval_export_round_trip(tmp_path):
+    model_dir = tmp_path / "run"
+    trained = run_cli(*TINY_FLAGS, f"--model_dir={model_dir}", "--train_steps=2", "--mode=train_and_eval")
+    assert "step 2/2 | loss" in trained.stderr and "img/s | ETA" in trained.stderr
+    saved = json.loads((model_dir / "config.json").read_text())
+    assert saved["train"]["train_steps"] == 2 and saved["data"]["crop_size"] == [48, 48]
+    assert saved["model"]["bn_momentum"] == 0.9  # auto for a 2-step run
+
+    evaluated = run_cli(f"--model_dir={model_dir}", "--mode=eval", "--eval_scales=0.75,1.0", "--add_flipped_images",
+                        module="experiments.evaluate")
+    assert "mIoU" in evaluated.stderr
+    metrics = json.loads((model_dir / "eval" / "metrics-2.json").read_text())
+    assert 0.0 <= metrics["miou"] <= 1.0
+
+    run_cli(f"--model_dir={model_dir}", module="experiments.export")
+    served = tf.saved_model.load(str(model_dir / "export")).signatures["serving_default"]
+    images = np.random.default_rng(0).integers(0, 256, size=(2, 37, 53, 3), dtype=np.uint8)
+    outputs = served(images=tf.constant(images))
+    assert outputs["classes"].shape == (2, 37, 53) and outputs["classes"].dtype == tf.int32
+    assert outputs["probabilities"].shape[:3] == (2, 37, 53)
+    np.testing.assert_allclose(tf.reduce_sum(outputs["probabilities"], -1), 1.0, atol=1e-5)
+
+
+def test_model_dir_of_another_model_is_refused(tmp_path):
+    model_dir = tmp_path / "run"
+    run_cli(*TINY_FLAGS, f"--model_dir={model_dir}", "--train_steps=1", "--mode=train")
+    result = run_cli(*TINY_FLAGS, f"--model_dir={model_dir}", "--train_steps=1", "--mode=train",
+                     "--output_stride=8", check=False)
+    assert result.returncode == 2
+    assert "model.backbone" in result.stderr and "Use a new --model_dir" in result.stderr
+
+
+def _checkpoint_tensors(prefix):
+    reader = tf.train.load_checkpoint(prefix)
+    return {name: reader.get_tensor(name) for name in reader.get_variable_to_shape_map()
+            if not name.startswith("save_counter") and "CHECKPOINTABLE" not in name}
+
+
+def test_run_killed_with_sigkill_resumes_to_the_same_weights(tmp_path):
+    flags = [*TINY_FLAGS, "--train_steps=8", "--mode=train"]
+    run_cli(*flags, f"--model_dir={tmp_path / 'straight'}")
+
+    killed_dir = tmp_path / "killed"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+    process = subprocess.Popen([sys.executable, "-m", "experiments.train", *flags, f"--model_dir={killed_dir}"],
+                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while not (killed_dir / "checkpoints" / "ckpt-2.index").exists():
+        assert process.poll() is None, "training ended before its first checkpoint"
+        assert time.time() < deadline, "no checkpoint within 240 s"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    latest = tf.train.latest_checkpoint(str(killed_dir / "checkpoints"))
+    assert not latest.endswith("ckpt-8"), "the run finished before it could be killed"
+
+    resumed = run_cli(*flags, f"--model_dir={killed_dir}")
+    assert f"resumed from {latest}" in resumed.stderr
+    straight = _checkpoint_tensors(str(tmp_path / "straight" / "checkpoints" / "ckpt-8"))
+    again = _checkpoint_tensors(str(killed_dir / "checkpoints" / "ckpt-8"))
+    assert straight.keys() == again.keys() and len(straight) > 100
+    for name in straight:
+        np.testing.assert_array_equal(again[name], straight[name], err_msg=name)
