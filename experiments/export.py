@@ -1,7 +1,8 @@
 """python -m experiments.export --model_dir=DIR [--checkpoint=best|latest|PATH] [--export_dir=OUT]
 
 Writes a SavedModel whose serving signature takes a uint8 RGB batch of any size and returns the class map and
-the class probabilities at input size (li_seg.export).
+the class probabilities at input size (li_seg.export), predicting as the run evaluates: the config's eval scales
+and flipping are part of the exported graph (--eval_scales / --add_flipped_images change them).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ def export_checkpoint(cfg, model_dir, checkpoint: str, export_dir=None) -> pathl
     model = build_model(cfg.model, data.get_dataset_info(cfg.data.dataset).num_classes)
     restore_model(model, path)
     export_dir = pathlib.Path(export_dir) if export_dir else pathlib.Path(model_dir) / "export"
-    export_saved_model(model, str(export_dir))
+    export_saved_model(model, str(export_dir), scales=cfg.eval.scales, add_flipped_images=cfg.eval.add_flipped_images)
     logging.info("exported %s to %s (signature serving_default: uint8 images -> classes, probabilities)",
                  path, export_dir)
     return export_dir

@@ -13,6 +13,7 @@ from absl import flags
 
 from experiments import config as config_lib
 from experiments import datasets, papers
+from li_seg.training.strategy import STRATEGIES
 
 MODES = ("train", "eval", "train_and_eval", "export")
 
@@ -34,7 +35,7 @@ flags.DEFINE_boolean("add_flipped_images", None, "Also evaluate horizontally fli
 flags.DEFINE_integer("seed", None, "Random seed (weights, data order, augmentation, dropout).")
 flags.DEFINE_boolean("deterministic", None, "Deterministic TensorFlow ops (slower; reproducible runs).")
 flags.DEFINE_boolean("mixed_precision", None, "mixed_float16 compute (logits and loss stay float32).")
-flags.DEFINE_enum("strategy", None, ("default", "mirrored", "multi_worker_mirrored", "tpu"), "tf.distribute strategy.")
+flags.DEFINE_enum("strategy", None, STRATEGIES, "tf.distribute strategy.")
 flags.DEFINE_string("tpu_address", None, "TPU name or grpc:// address for --strategy=tpu.")
 flags.DEFINE_string(
     "params_override", "", "Any config value: JSON, a .json file, or key=value pairs such as "

@@ -13,18 +13,6 @@ from __future__ import annotations
 import dataclasses
 from typing import Optional
 
-# The valid values of every enumerated field, keyed by "section.field": one source for the library's dispatch
-# errors and for `experiments.config.validate`.
-CHOICES = {
-    "backbone.name": ("mobilenet_v2", "resnet50", "resnet101"),
-    "backbone.output_stride": (8, 16, 32),
-    "backbone.stem": ("beta", "plain"),
-    "model.architecture": ("deeplabv2", "deeplabv3", "deeplabv3plus"),
-    "train.optimizer": ("sgd", "adam"),
-    "train.lr_schedule": ("poly", "constant"),
-    "train.strategy": ("default", "mirrored", "multi_worker_mirrored", "tpu"),
-}
-
 
 @dataclasses.dataclass(frozen=True)
 class BackboneConfig:

@@ -64,9 +64,11 @@ def test_resolve_converts_epochs_and_picks_bn_momentum_from_run_length():
                                                    "train.batch_size": 10})
     resolved = config_lib.resolve(cfg, num_train_examples=105)
     assert resolved.train.train_steps == 21 and resolved.train.epochs is None  # ceil(2 * 105 / 10)
-    assert resolved.model.bn_momentum == 0.9  # 1 - 20/21 clipped to 0.9
-    assert config_lib.auto_bn_momentum(1000) == pytest.approx(0.98)
-    assert config_lib.auto_bn_momentum(115_440) == 0.9997
+    assert resolved.model.bn_momentum == 0.9  # 1 - 100/21 clipped to 0.9
+    assert config_lib.auto_bn_momentum(1000) == 0.9
+    assert config_lib.auto_bn_momentum(10_000) == pytest.approx(0.99)
+    assert config_lib.auto_bn_momentum(115_440) == pytest.approx(1 - 100 / 115_440)
+    assert config_lib.auto_bn_momentum(400_000) == 0.9997
     explicit = config_lib.override(ExperimentConfig(), {"model.bn_momentum": 0.5})
     assert config_lib.resolve(explicit, 0).model.bn_momentum == 0.5
 

@@ -2,13 +2,16 @@
 
 import json
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from experiments import config as config_lib
 from experiments import papers
+from experiments.config import ExperimentConfig
 from li_seg import data
+from li_seg.layers.normalization import BatchNormSettings, batch_norm
 from li_seg.training import trainer as trainer_lib
 from li_seg.training.strategy import make_strategy
 from li_seg.training.trainer import Trainer, TrainingDivergedError
@@ -137,14 +140,16 @@ def test_training_a_subset_keeps_other_weights_but_updates_bn_statistics(tmp_pat
     assert any(p.endswith("moving_mean") for p in changed)
 
 
-def test_mirrored_sync_bn_step_equals_single_device_step(tmp_path):
-    """Two replicas with synchronized BN and global loss normalisation take exactly the single-device step."""
-    changes = {"train.train_steps": 1, "model.dropout_rate": 0.0, "train.batch_size": 4,
+def test_two_replica_step_equals_single_device_step(tmp_path):
+    """Two replicas with global loss normalisation and SUM-reduced gradients take exactly the single-device step.
+
+    BN is frozen so that both compute the same forward pass; synchronized BN is tested on its own below.
+    """
+    changes = {"train.train_steps": 1, "model.dropout_rate": 0.0, "train.batch_size": 4, "model.frozen_bn": True,
                "train.optimizer": "sgd", "train.lr_schedule": "constant"}
-    single = Trainer(tiny_config(**changes, **{"model.sync_bn": False}), tmp_path / "one",
-                     tf.distribute.get_strategy())
+    single = Trainer(tiny_config(**changes), tmp_path / "one", tf.distribute.get_strategy())
     mirrored_strategy = make_strategy("mirrored")
-    mirrored = Trainer(tiny_config(**changes, **{"model.sync_bn": True}), tmp_path / "two", mirrored_strategy)
+    mirrored = Trainer(tiny_config(**changes), tmp_path / "two", mirrored_strategy)
     assert mirrored_strategy.num_replicas_in_sync == 2
     for a, b in zip(single.model.variables, mirrored.model.variables):
         b.assign(a.numpy())
@@ -153,3 +158,19 @@ def test_mirrored_sync_bn_step_equals_single_device_step(tmp_path):
     assert mirrored_result.loss == pytest.approx(single_result.loss, rel=1e-5)
     for a, b in zip(single.model.trainable_variables, mirrored.model.trainable_variables):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_synchronized_bn_normalises_over_the_global_batch():
+    """model.sync_bn: with two replicas each holding half the batch, the output equals BN over the whole batch."""
+    settings = BatchNormSettings.from_model_config(config_lib.override(ExperimentConfig(), {"model.sync_bn": True}).model)
+    x = np.random.default_rng(0).normal(3.0, 2.0, size=(4, 5, 5, 3)).astype("float32")
+    reference = keras.layers.BatchNormalization(epsilon=1e-5)(x, training=True).numpy()
+    strategy = make_strategy("mirrored")
+    with strategy.scope():
+        layer = batch_norm(settings, 1e-5, "sync_bn")
+        layer.build(x.shape)
+    dataset = strategy.experimental_distribute_dataset(tf.data.Dataset.from_tensor_slices(x).batch(4))
+    outputs = strategy.run(tf.function(lambda batch: layer(batch, training=True)), args=(next(iter(dataset)),))
+    got = np.concatenate([t.numpy() for t in strategy.experimental_local_results(outputs)])
+    np.testing.assert_allclose(got, reference, atol=1e-5)
+    assert layer.synchronized

@@ -11,12 +11,12 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import tensorflow as tf
 
 from li_seg.config import DataConfig
 from li_seg.data import synthetic_scenes
 from li_seg.data.files import require_split
 from li_seg.data.info import DatasetInfo
-from li_seg.data.png import encode_png
 from li_seg.data.spec import DatasetSpec, Examples
 
 SEED = 20240531
@@ -41,13 +41,18 @@ def generate_split(split: str) -> tuple[synthetic_scenes.Scene, ...]:
     )
 
 
+def _encode_png(array: np.ndarray) -> bytes:
+    """Uncompressed PNG (the images are noisy; compression would cost seconds and save little memory)."""
+    return tf.io.encode_png(array if array.ndim == 3 else array[:, :, None], compression=0).numpy()
+
+
 @functools.lru_cache(maxsize=None)
 def _encoded_split(split: str) -> Examples:
     scenes = generate_split(split)
     return Examples(
         names=tuple(f"{split}_{index:04d}" for index in range(len(scenes))),
-        images=tuple(encode_png(scene.image) for scene in scenes),
-        labels=tuple(encode_png(scene.label) for scene in scenes),
+        images=tuple(_encode_png(scene.image) for scene in scenes),
+        labels=tuple(_encode_png(scene.label) for scene in scenes),
         listing=f"synthetic {split} (generated in memory)",
         in_memory=True,
     )

@@ -70,7 +70,8 @@ class Trainer:
                 0, dtype=tf.int64, trainable=False, name="global_step",
                 aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA,
             )
-        self.variables = select_trainable(self.model.trainable_variables, train.trainable_patterns)
+            self.variables = select_trainable(self.model.trainable_variables, train.trainable_patterns)
+            self.optimizer.build(self.variables)  # slots mirrored now, so a checkpoint restores into them
         self.keeper = CheckpointKeeper(
             self.model_dir, model=self.model, optimizer=self.optimizer, step=self.step, keep=train.keep_checkpoints
         )

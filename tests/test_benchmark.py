@@ -1,0 +1,35 @@
+"""scripts/benchmark.py: the Keras contender is our architecture (fast), both comparisons run tiny (slow: -m slow)."""
+
+import pytest
+
+from li_seg.data import get_dataset_info
+from li_seg.models import build_model
+from scripts import benchmark
+
+CROP = (32, 32)
+
+
+@pytest.mark.parametrize("output_stride", [16, 32])
+def test_keras_contender_is_the_same_architecture(output_stride):
+    backbone = benchmark.keras_mobilenet_v2(output_stride, (*CROP, 3))
+    size = CROP[0] // output_stride
+    assert tuple(backbone.output.shape[1:]) == (size, size, 320)
+    ours = build_model(benchmark.model_config(output_stride), 11)
+    theirs = benchmark.build_keras_deeplab(benchmark.model_config(output_stride), 11, CROP)
+    images, _ = benchmark.random_batch(2, CROP, 11)
+    checks = benchmark.check_same_architecture(ours, theirs, images)  # asserts params, decay and outputs equal
+    assert checks["params"]["ours"] == checks["params"]["keras"] > 2_000_000
+
+
+@pytest.mark.slow  # traces two train steps: about 40 s on a busy 2-core machine
+def test_both_measurements_positive_throughputs():
+    data_config, note = benchmark.pipeline_data_config("camvid", "/nonexistent", CROP, 0.375, 0.75, 0.0)
+    assert data_config.dataset == "synthetic" and "synthetic" in note
+    tiny = dict(batch_size=2, rounds=1, steps=1, warmup=1)
+    num_classes = get_dataset_info("synthetic").num_classes  # the pipeline comparison reuses this model of ours
+    model = benchmark.measure_model(16, crop=CROP, num_classes=num_classes, **tiny)
+    assert model["params"]["ours"] == model["params"]["keras"]
+    assert model["ours"]["images_per_s"] > 0 and model["keras"]["images_per_s"] > 0 and model["ratio"] > 0
+    pipeline = benchmark.measure_pipeline(data_config, batches=1, pipeline_warmup=1, **tiny)
+    assert pipeline["pipeline"]["images_per_s"] > 0 and pipeline["training"]["images_per_s"] > 0
+    assert len(pipeline["round_ratios"]) == 1 and pipeline["ratio"] > 0
