@@ -257,8 +257,9 @@ def validate(cfg: ExperimentConfig) -> None:
     if backbone.multi_grid is not None:
         if backbone.name == "mobilenet_v2":
             errors.append("model.backbone.multi_grid applies to ResNet's last block only, not to mobilenet_v2")
-        elif any(g < 1 for g in backbone.multi_grid):
-            errors.append(f"model.backbone.multi_grid must be positive, got {list(backbone.multi_grid)}")
+        elif len(backbone.multi_grid) != 3 or any(g < 1 for g in backbone.multi_grid):
+            errors.append(f"model.backbone.multi_grid needs 3 positive rates (block4's units), got "
+                          f"{list(backbone.multi_grid)}")
     if min(d.crop_size) < 1:
         errors.append(f"data.crop_size must be positive, got {list(d.crop_size)}")
     if not 0 < d.min_scale <= d.max_scale:

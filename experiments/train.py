@@ -73,8 +73,10 @@ def main(argv) -> int:
     try:
         cfg, model_dir = cli.experiment_from_flags()
         config_lib.validate(cfg)
-        # Counting the train split also checks that the dataset is where data_dir says, before any model is built.
-        cfg = config_lib.resolve(cfg, data.num_examples(cfg.data, cfg.data.train_split))
+        # Counting the train split also checks that the dataset is where data_dir says, before any model is built;
+        # export needs no data, and eval and export read an already resolved MODEL_DIR/config.json.
+        training = FLAGS.mode in ("train", "train_and_eval")
+        cfg = config_lib.resolve(cfg, data.num_examples(cfg.data, cfg.data.train_split) if training else 0)
         run(cfg, model_dir, FLAGS.mode, checkpoint=FLAGS.checkpoint, export_dir=FLAGS.export_dir)
     except (config_lib.ConfigError, FileNotFoundError, data.DataError) as error:
         print(f"error: {error}", file=sys.stderr)

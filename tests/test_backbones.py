@@ -103,9 +103,9 @@ def test_resnet_slim_layout(resnet50_os16):
     layer = resnet50_os16.get_layer
     assert [layer(n).filters for n in ("conv1_1", "conv1_2", "conv1_3")] == [64, 64, 128]
     assert layer("conv1_1").strides == (2, 2) and layer("conv1_1_pad").padding == ((1, 1), (1, 1))
-    convs = [l for l in resnet50_os16.layers if isinstance(l, keras.layers.Conv2D)]
+    convs = [layer for layer in resnet50_os16.layers if isinstance(layer, keras.layers.Conv2D)]
     assert all(not c.use_bias for c in convs)
-    bns = [l for l in resnet50_os16.layers if isinstance(l, keras.layers.BatchNormalization)]
+    bns = [layer for layer in resnet50_os16.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert len(bns) == len(convs) and all(b.epsilon == 1e-5 for b in bns)
     # Projection shortcut where the depth changes (unit 1), 1x1 max-pool subsampling where a unit strides.
     assert isinstance(layer("block1_unit1_shortcut"), keras.layers.Conv2D)
@@ -119,7 +119,7 @@ def test_resnet_plain_stem_and_resnet101_units():
     backbone = build_backbone(BackboneConfig(name="resnet101", output_stride=32, stem="plain"), BN)
     conv1 = backbone.get_layer("conv1")
     assert conv1.kernel_size == (7, 7) and conv1.filters == 64 and conv1.strides == (2, 2)
-    units = [l.name for l in backbone.layers if l.name.endswith("_out")]
+    units = [layer.name for layer in backbone.layers if layer.name.endswith("_out")]
     assert len(units) == 33 and sum(n.startswith("block3_") for n in units) == 23
 
 
@@ -236,7 +236,7 @@ def test_bad_configs_raise(config, message):
 def test_bn_settings_reach_every_bn_layer():
     settings = BatchNormSettings(momentum=0.9997, synchronized=True, frozen=True)
     backbone = build_backbone(BackboneConfig(output_stride=32), settings)
-    bns = [l for l in backbone.layers if isinstance(l, keras.layers.BatchNormalization)]
+    bns = [layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert len(bns) == 51
     assert all(b.momentum == 0.9997 and b.synchronized and not b.trainable and b.epsilon == 1e-3 for b in bns)
     assert backbone(_images(33, 33))["high_level"].shape == (1, 2, 2, 320)

@@ -64,7 +64,8 @@ def test_bad_flags_end_with_a_clear_message_and_exit_code_2(args, message, tmp_p
 
 
 def test_unknown_mode_lists_the_valid_modes():
-    with flagsaver.flagsaver(), pytest.raises(flags.IllegalFlagValueError, match=r"one of <train\|eval\|train_and_eval\|export>"):
+    valid = r"one of <train\|eval\|train_and_eval\|export>"
+    with flagsaver.flagsaver(), pytest.raises(flags.IllegalFlagValueError, match=valid):
         cli.FLAGS(["experiments.train", "--mode=fit"])
 
 

@@ -84,6 +84,7 @@ def test_resolve_converts_epochs_and_picks_bn_momentum_from_run_length():
         ({"train.epochs": 3.0}, "exactly one of train.train_steps and train.epochs"),
         ({"model.frozen_bn": True, "model.sync_bn": True}, "contradict"),
         ({"model.backbone.multi_grid": [1, 2, 4]}, "not to mobilenet_v2"),
+        ({"model.backbone.name": "resnet50", "model.backbone.multi_grid": [1, 2]}, "needs 3 positive rates"),
         ({"model.architecture": "deeplabv2"}, "four branches"),
         ({"data.min_scale": 2.0, "data.max_scale": 1.0}, "min_scale <= data.max_scale"),
         ({"train.tpu_address": "grpc://1.2.3.4:8470"}, "--strategy=tpu"),

@@ -105,7 +105,7 @@ def test_unknown_architecture_lists_the_valid_ones():
 
 def _bn_layers(model):
     nested = [model] + [layer for layer in model.layers if isinstance(layer, keras.Model)]
-    return [l for m in nested for l in m.layers if isinstance(l, keras.layers.BatchNormalization)]
+    return [layer for m in nested for layer in m.layers if isinstance(layer, keras.layers.BatchNormalization)]
 
 
 def test_default_bn_momentum_is_0_99(built):

@@ -51,7 +51,8 @@ def test_train_and_eval_writes_checkpoints_metrics_and_summaries(tmp_path):
     assert trainer.keeper.latest.endswith("ckpt-4")
     assert sorted(p.name for p in (tmp_path / "eval").glob("metrics-*.json")) == ["metrics-2.json", "metrics-4.json"]
     metrics = json.loads((tmp_path / "eval" / "metrics-4.json").read_text())
-    assert 0.0 <= metrics["miou"] <= 1.0 and len(metrics["per_class_iou"]) == data.get_dataset_info("synthetic").num_classes
+    assert 0.0 <= metrics["miou"] <= 1.0
+    assert len(metrics["per_class_iou"]) == data.get_dataset_info("synthetic").num_classes
     best = json.loads((tmp_path / "best" / "best.json").read_text())
     assert best["miou"] == max(m["miou"] for _, m in result.evaluations)
     train_tags = event_tags(tmp_path / "train")
@@ -105,7 +106,8 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch
     with pytest.raises(TrainingDivergedError, match=r"loss became nan at step 3.*ckpt-2"):
         trainer.train()
     assert trainer.keeper.latest.endswith("ckpt-2")
-    assert tf.train.get_checkpoint_state(str(tmp_path / "checkpoints")).all_model_checkpoint_paths[-1].endswith("ckpt-2")
+    saved = tf.train.get_checkpoint_state(str(tmp_path / "checkpoints")).all_model_checkpoint_paths
+    assert saved[-1].endswith("ckpt-2")
 
 
 def test_data_error_mid_training_saves_progress_and_names_the_problem(tmp_path, monkeypatch):
@@ -162,7 +164,8 @@ def test_two_replica_step_equals_single_device_step(tmp_path):
 
 def test_synchronized_bn_normalises_over_the_global_batch():
     """model.sync_bn: with two replicas each holding half the batch, the output equals BN over the whole batch."""
-    settings = BatchNormSettings.from_model_config(config_lib.override(ExperimentConfig(), {"model.sync_bn": True}).model)
+    model_config = config_lib.override(ExperimentConfig(), {"model.sync_bn": True}).model
+    settings = BatchNormSettings.from_model_config(model_config)
     x = np.random.default_rng(0).normal(3.0, 2.0, size=(4, 5, 5, 3)).astype("float32")
     reference = keras.layers.BatchNormalization(epsilon=1e-5)(x, training=True).numpy()
     strategy = make_strategy("mirrored")
@@ -174,3 +177,16 @@ def test_synchronized_bn_normalises_over_the_global_batch():
     got = np.concatenate([t.numpy() for t in strategy.experimental_local_results(outputs)])
     np.testing.assert_allclose(got, reference, atol=1e-5)
     assert layer.synchronized
+
+
+def test_mixed_precision_trains_with_loss_scaling_and_float32_logits(tmp_path):
+    try:
+        trainer = Trainer(tiny_config(**{"train.mixed_precision": True, "train.train_steps": 2}), tmp_path,
+                          tf.distribute.get_strategy())
+        assert isinstance(trainer.optimizer, keras.optimizers.LossScaleOptimizer)
+        assert trainer.model.get_layer("aspp0").compute_dtype == "float16"
+        result = trainer.train()
+        assert np.isfinite(result.loss)
+        assert trainer.model(tf.zeros((1, 40, 56, 3))).dtype == tf.float32
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

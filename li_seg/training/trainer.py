@@ -218,15 +218,13 @@ def record_evaluation(model_dir, step: int, result: EvalResult, summaries: Summa
     summaries.flush()
     path = pathlib.Path(model_dir) / "eval" / f"metrics-{step}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_jsonable(result.metrics), indent=2) + "\n")
+    path.write_text(json.dumps({k: _nan_to_none(v) for k, v in result.metrics.items()}, indent=2) + "\n")
 
 
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)) or hasattr(value, "tolist"):
-        value = value.tolist() if hasattr(value, "tolist") else value
-        return [_jsonable(v) for v in value] if isinstance(value, list) else value
+def _nan_to_none(value):
+    """JSON has no NaN: absent classes' IoU (NaN) is written as null."""
+    if isinstance(value, list):
+        return [_nan_to_none(v) for v in value]
     if isinstance(value, float) and math.isnan(value):
         return None
     return value
