@@ -6,7 +6,7 @@ import pytest
 import tensorflow as tf
 
 from li_seg.evaluation.inference import predict_probabilities
-from li_seg.evaluation.visualization import colorize, overlay, pascal_palette
+from li_seg.evaluation.visualization import colorize, overlay
 from li_seg.export.saved_model import export_saved_model
 
 NUM_CLASSES = 3
@@ -75,12 +75,6 @@ def test_saved_model_serving_signature_any_size(tmp_path):
         assert outputs["classes"].dtype == tf.int32 and outputs["classes"].shape == shape[:3]
         np.testing.assert_allclose(outputs["probabilities"], reference, atol=1e-5)
         np.testing.assert_array_equal(outputs["classes"], tf.argmax(reference, axis=-1))
-
-
-def test_pascal_palette_known_colours():
-    palette = pascal_palette()
-    assert palette.shape == (256, 3) and palette.dtype == np.uint8
-    assert palette[[0, 1, 2, 3, 15]].tolist() == [[0, 0, 0], [128, 0, 0], [0, 128, 0], [128, 128, 0], [192, 128, 128]]
 
 
 def test_colorize_exact_colours_ignore_white():

@@ -44,11 +44,13 @@ def event_tags(directory):
 
 
 def test_train_and_eval_writes_checkpoints_metrics_and_summaries(tmp_path):
-    trainer = Trainer(tiny_config(**{"train.eval_every_steps": 2}), tmp_path, tf.distribute.get_strategy())
+    cfg = tiny_config(**{"train.eval_every_steps": 2, "train.keep_checkpoints": 1})
+    trainer = Trainer(cfg, tmp_path, tf.distribute.get_strategy())
     result = trainer.train(evaluate_during_training=True)
     assert result.step == 4 and np.isfinite(result.loss)
     assert [step for step, _ in result.evaluations] == [2, 4]
     assert trainer.keeper.latest.endswith("ckpt-4")
+    assert [p.name for p in (tmp_path / "checkpoints").glob("*.index")] == ["ckpt-4.index"]  # keep the last 1
     assert sorted(p.name for p in (tmp_path / "eval").glob("metrics-*.json")) == ["metrics-2.json", "metrics-4.json"]
     metrics = json.loads((tmp_path / "eval" / "metrics-4.json").read_text())
     assert 0.0 <= metrics["miou"] <= 1.0

@@ -40,8 +40,3 @@ def get_experiment(paper: str, ablation: Optional[str] = None) -> ExperimentConf
         )
     return module.ABLATIONS[name]()
 
-
-def describe(paper: str, ablation: str) -> str:
-    """The first docstring line of an ablation (its table row)."""
-    doc = _module(paper).ABLATIONS[ablation].__doc__ or ""
-    return doc.strip().splitlines()[0] if doc.strip() else ""

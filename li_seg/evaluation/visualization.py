@@ -11,20 +11,6 @@ import numpy as np
 IGNORE_COLOR = (255, 255, 255)
 
 
-def pascal_palette(num_classes: int = 256) -> np.ndarray:
-    """PASCAL VOC's colour map (uint8, (num_classes, 3)): bits of the class index spread over R, G, B.
-
-    research/deeplab `create_pascal_label_colormap`: 0 black, 1 (128, 0, 0), 2 (0, 128, 0), 15 (192, 128, 128).
-    """
-    palette = np.zeros((num_classes, 3), np.int64)
-    index = np.arange(num_classes)
-    for shift in reversed(range(8)):
-        for channel in range(3):
-            palette[:, channel] |= ((index >> channel) & 1) << shift
-        index >>= 3
-    return palette.astype(np.uint8)
-
-
 def colorize(label_map, palette, ignore_label: int = 255) -> np.ndarray:
     """RGB uint8 image (..., 3) with palette[label] per pixel and white for `ignore_label`.
 
