@@ -1,17 +1,22 @@
 """Per-dataset presets: the data section and run length that suit each dataset, applied before the flags.
 
 A paper's ablation fixes the model and the optimiser recipe; the dataset decides crop size, augmentation range
-and how long a run is. The embedded "synthetic" preset is sized for a few minutes on 2 CPU cores.
+and how long a run is. The embedded "synthetic" preset is a demonstration sized for a few minutes on 2 CPU
+cores, and so also replaces the optimiser recipe with one that learns in 600 steps from scratch.
 """
 
 from __future__ import annotations
 
 PRESETS = {
-    # Embedded procedural dataset (images 112-160 px): small crops, a run of a few minutes on a CPU.
+    # Embedded procedural dataset (images 112-160 px): small crops, a run of a few minutes on a CPU, and an
+    # optimiser that learns within it. The papers' recipes are tuned for 100k-step runs from ImageNet weights;
+    # in 600 steps from scratch the LI paper's Adam (lr 3e-4 constant, epsilon 0.01) stays at the all-background
+    # solution (val mIoU 11.8 %), this recipe reaches 17.5 % (BUILD_NOTES.md 7.4).
     "synthetic": {
         "data.crop_size": (128, 128), "data.min_scale": 0.75, "data.max_scale": 1.5, "data.scale_step": 0.25,
         "train.batch_size": 8, "train.train_steps": 600, "train.epochs": None,
-        "train.checkpoint_every_steps": 200, "train.eval_every_steps": 300,
+        "train.optimizer": "adam", "train.learning_rate": 1e-3, "train.adam_epsilon": 1e-7,
+        "train.lr_schedule": "poly", "train.checkpoint_every_steps": 200, "train.eval_every_steps": 300,
     },
     # CamVid, SegNet layout, 360x480: full-resolution crops with research/deeplab's scale range.
     "camvid": {
