@@ -63,20 +63,6 @@ from li_seg.training.losses import l2_weight_decay, segmentation_loss, weight_de
 from li_seg.training.optimizers import build_optimizer  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list("measure", ["model", "pipeline"], "Which comparisons to run: model, pipeline.")
-flags.DEFINE_integer("batch_size", 8, "Images per step / per batch.")
-flags.DEFINE_list("crop", ["180", "240"], "Crop H,W (one value: square).")
-flags.DEFINE_integer("rounds", 5, "Alternating rounds per contender.")
-flags.DEFINE_integer("steps", 10, "Train steps per round.")
-flags.DEFINE_integer("warmup_steps", 2, "Untimed steps (or batches) per contender before the rounds.")
-flags.DEFINE_list("output_strides", ["16", "32"], "Output strides of the model comparison.")
-flags.DEFINE_string("dataset", "camvid", "Dataset of the pipeline (and the number of classes).")
-flags.DEFINE_string("data_dir", "../shared/datasets/camvid", "Its directory; synthetic data if it is absent.")
-flags.DEFINE_float("min_scale", 0.375, "Random-scale augmentation range of the pipeline...")
-flags.DEFINE_float("max_scale", 0.75, "...")
-flags.DEFINE_float("scale_step", 0.0, "0 = continuous scale range.")
-flags.DEFINE_integer("pipeline_batches", 20, "Batches per pipeline round.")
-flags.DEFINE_integer("pipeline_warmup", 2, "Untimed batches of each pipeline round's fresh iterator.")
 
 ABLATION = "mnv2_aspp"
 TRAINED_OUTPUT_STRIDE = 16
@@ -392,5 +378,25 @@ def main(argv) -> None:
               "machine's CPU time.")
 
 
+def define_flags() -> None:
+    """The command line's flags, defined only when run as a program: the functions above are also imported
+    (tests), next to modules such as experiments.flags that define flags of the same names."""
+    flags.DEFINE_list("measure", ["model", "pipeline"], "Which comparisons to run: model, pipeline.")
+    flags.DEFINE_integer("batch_size", 8, "Images per step / per batch.")
+    flags.DEFINE_list("crop", ["180", "240"], "Crop H,W (one value: square).")
+    flags.DEFINE_integer("rounds", 5, "Alternating rounds per contender.")
+    flags.DEFINE_integer("steps", 10, "Train steps per round.")
+    flags.DEFINE_integer("warmup_steps", 2, "Untimed steps (or batches) per contender before the rounds.")
+    flags.DEFINE_list("output_strides", ["16", "32"], "Output strides of the model comparison.")
+    flags.DEFINE_string("dataset", "camvid", "Dataset of the pipeline (and the number of classes).")
+    flags.DEFINE_string("data_dir", "../shared/datasets/camvid", "Its directory; synthetic data if it is absent.")
+    flags.DEFINE_float("min_scale", 0.375, "Random-scale augmentation range of the pipeline...")
+    flags.DEFINE_float("max_scale", 0.75, "...")
+    flags.DEFINE_float("scale_step", 0.0, "0 = continuous scale range.")
+    flags.DEFINE_integer("pipeline_batches", 20, "Batches per pipeline round.")
+    flags.DEFINE_integer("pipeline_warmup", 2, "Untimed batches of each pipeline round's fresh iterator.")
+
+
 if __name__ == "__main__":
+    define_flags()
     app.run(main)
