@@ -29,8 +29,8 @@ def evaluate_checkpoint(cfg, model_dir, checkpoint: str, strategy):
     step = int(path.rsplit("-", 1)[-1])
     logging.info("evaluating %s on %s/%s", path, cfg.data.dataset, cfg.data.eval_split)
     result = evaluate(model, cfg.data, cfg.eval, strategy=strategy)
-    record_evaluation(model_dir, step, result, Summaries(model_dir, info.class_names, info.palette,
-                                                         info.ignore_label), info.class_names)
+    summaries = Summaries(model_dir, info.class_names, info.palette, info.ignore_label)
+    record_evaluation(model_dir, step, result, summaries)
     return result
 
 

@@ -204,15 +204,15 @@ class Trainer:
         """Evaluates the current weights; writes TensorBoard, eval/metrics-<step>.json and the best checkpoint."""
         step = int(self.step.numpy())
         result = evaluate(self.model, self.cfg.data, self.cfg.eval, strategy=self.strategy)
-        record_evaluation(self.model_dir, step, result, self.summaries, self.info.class_names)
+        record_evaluation(self.model_dir, step, result, self.summaries)
         if self.keeper.save_if_best(result.metrics["miou"]):
             logging.info("new best mIoU %.4f at step %d", result.metrics["miou"], step)
         return result
 
 
-def record_evaluation(model_dir, step: int, result: EvalResult, summaries: Summaries, class_names) -> None:
+def record_evaluation(model_dir, step: int, result: EvalResult, summaries: Summaries) -> None:
     """Logs the metrics table and writes them to TensorBoard and MODEL_DIR/eval/metrics-<step>.json."""
-    logging.info("evaluation at step %d:\n%s", step, format_metrics_table(result.metrics, class_names))
+    logging.info("evaluation at step %d:\n%s", step, format_metrics_table(result.metrics, summaries.class_names))
     summaries.metrics(step, result.metrics)
     summaries.images(step, result.samples)
     summaries.flush()
