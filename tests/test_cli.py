@@ -116,7 +116,9 @@ def test_run_killed_with_sigkill_resumes_to_the_same_weights(tmp_path):
     process = subprocess.Popen([sys.executable, "-m", "experiments.train", *flags, f"--model_dir={killed_dir}"],
                                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 240
-    while not (killed_dir / "checkpoints" / "ckpt-2.index").exists():
+    # A checkpoint is complete once CheckpointManager records it in its state file, after writing its data and
+    # index files; killing in between leaves the previous checkpoint as the latest one, as it should.
+    while tf.train.latest_checkpoint(str(killed_dir / "checkpoints")) is None:
         assert process.poll() is None, "training ended before its first checkpoint"
         assert time.time() < deadline, "no checkpoint within 240 s"
         time.sleep(0.05)
