@@ -14,7 +14,7 @@ import types
 import typing
 from typing import Any, Mapping
 
-from li_seg.config import BackboneConfig, DataConfig, EvalConfig, ModelConfig, TrainConfig
+from li_seg.config import BackboneConfig, DataConfig, EvalConfig, InhibitionConfig, ModelConfig, TrainConfig
 
 
 class ConfigError(ValueError):
@@ -203,9 +203,10 @@ def validate(cfg: ExperimentConfig) -> None:
     """Raises ConfigError naming every unknown choice or contradictory setting, with the valid values."""
     # Local imports: the library's dispatch tables are the valid values, and importing them starts TensorFlow.
     from li_seg import data
-    from li_seg.backbones import BACKBONES
+    from li_seg.backbones import BACKBONES, inhibition_positions
     from li_seg.backbones.output_stride import OUTPUT_STRIDES
     from li_seg.backbones.resnet import STEMS
+    from li_seg.layers.inhibition import INHIBITION_KINDS
     from li_seg.models import ARCHITECTURES
     from li_seg.training.optimizers import OPTIMIZERS
     from li_seg.training.schedules import SCHEDULES
@@ -260,6 +261,20 @@ def validate(cfg: ExperimentConfig) -> None:
         elif len(backbone.multi_grid) != 3 or any(g < 1 for g in backbone.multi_grid):
             errors.append(f"model.backbone.multi_grid needs 3 positive rates (block4's units), got "
                           f"{list(backbone.multi_grid)}")
+    errors += _inhibition_errors("model.backbone.inhibition", backbone.inhibition, INHIBITION_KINDS)
+    errors += _inhibition_errors("model.aspp_inhibition", model.aspp_inhibition, INHIBITION_KINDS)
+    if backbone.name in BACKBONES:
+        valid, _ = inhibition_positions(backbone.name)
+        unknown = [p for p in backbone.inhibition_positions if p not in valid]
+        if unknown:
+            errors.append(f"model.backbone.inhibition_positions {unknown} are not positions of {backbone.name}; "
+                          f"valid: {valid[0]} ... {valid[-1]}")
+        if backbone.inhibition_positions and backbone.inhibition is None:
+            errors.append("model.backbone.inhibition_positions is set but model.backbone.inhibition is null")
+    if model.aspp_inhibition is not None and model.architecture == "deeplabv2":
+        errors.append("model.aspp_inhibition needs DeepLabv3's ASPP (deeplabv3 / deeplabv3plus), not deeplabv2")
+    if model.aspp_input_relu and model.aspp_inhibition is None:
+        errors.append("model.aspp_input_relu is the authors' ReLU for LI-ASPP: set model.aspp_inhibition too")
     if min(d.crop_size) < 1:
         errors.append(f"data.crop_size must be positive, got {list(d.crop_size)}")
     if not 0 < d.min_scale <= d.max_scale:
@@ -274,6 +289,25 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(errors))
 
 
+def _inhibition_errors(key: str, inhibition, kinds) -> list[str]:
+    """What is wrong with an InhibitionConfig (None = off is fine)."""
+    if inhibition is None:
+        return []
+    errors = []
+    if inhibition.kind not in kinds:
+        errors.append(f"{key}.kind={inhibition.kind!r} is not one of {', '.join(map(repr, kinds))}")
+    if inhibition.zone_size < 3 or inhibition.zone_size % 2 == 0:
+        errors.append(f"{key}.zone_size must be odd and >= 3, got {inhibition.zone_size}")
+    if inhibition.sigma <= 0:
+        errors.append(f"{key}.sigma must be > 0, got {inhibition.sigma}")
+    if inhibition.rate < 1:
+        errors.append(f"{key}.rate must be >= 1, got {inhibition.rate}")
+    low, high = inhibition.intensity_init
+    if not 0.0 <= low <= high <= 1.0:
+        errors.append(f"{key}.intensity_init must satisfy 0 <= low <= high <= 1, got {[low, high]}")
+    return errors
+
+
 def save(cfg: ExperimentConfig, path: pathlib.Path) -> None:
     path.write_text(json.dumps(to_dict(cfg), indent=2, sort_keys=True) + "\n")
 
@@ -283,7 +317,8 @@ def load(path: pathlib.Path) -> ExperimentConfig:
 
 
 __all__ = [
-    "BackboneConfig", "ConfigError", "DataConfig", "EvalConfig", "ExperimentConfig", "ModelConfig", "TrainConfig",
+    "BackboneConfig", "ConfigError", "DataConfig", "EvalConfig", "ExperimentConfig", "InhibitionConfig", "ModelConfig",
+    "TrainConfig",
     "auto_bn_momentum", "from_dict", "load", "override", "parse_params_override", "resolve", "save", "to_dict",
     "validate",
 ]

@@ -1,8 +1,12 @@
 """Command-line flags shared by train / evaluate / export, and their translation into an ExperimentConfig.
 
-Order of precedence (later wins): the paper's ablation -> the dataset's preset -> the named flags ->
---params_override. In eval and export modes an existing MODEL_DIR/config.json replaces the first three, so
-`--mode=export --model_dir=DIR` needs no other flag.
+Order of precedence (later wins): the paper's ablation -> the dataset's preset -> --recipe -> the named flags
+-> --finetune -> --params_override. In eval and export modes an existing MODEL_DIR/config.json replaces the
+first three, so `--mode=export --model_dir=DIR` needs no other flag.
+
+--finetune=li_only is the LI paper's second stage: it restores --init_checkpoint (a stage-1 model dir or a
+checkpoint prefix) and trains only the LI intensities (every variable path ending in "lateral_inhibition/
+intensity"); BN layers still run in training mode, so their moving statistics keep updating.
 """
 
 from __future__ import annotations
@@ -13,13 +17,23 @@ from absl import flags
 
 from experiments import config as config_lib
 from experiments import datasets, papers
+from li_seg.training.checkpoints import resolve_checkpoint
 from li_seg.training.strategy import STRATEGIES
 
 MODES = ("train", "eval", "train_and_eval", "export")
+FINETUNE_PATTERNS = {"li_only": (r"lateral_inhibition/intensity$",)}
 
 flags.DEFINE_enum("paper", "li_convs", papers.PAPERS, "The paper whose experiment table to use.")
 flags.DEFINE_string("ablation", None, "A row of the paper's tables (default: the paper's main model).")
 flags.DEFINE_enum("mode", "train_and_eval", MODES, "What to do.")
+flags.DEFINE_string("recipe", None, "A named training recipe of the paper (li_convs: paper, voc, ade20k, ...).")
+flags.DEFINE_enum(
+    "finetune", None, tuple(FINETUNE_PATTERNS),
+    "Train only a subset from --init_checkpoint: li_only = the LI intensities (the LI paper's second stage).",
+)
+flags.DEFINE_string(
+    "init_checkpoint", None, "Initial model weights: a model dir (its best, else latest checkpoint) or a prefix."
+)
 flags.DEFINE_string("model_dir", None, "Checkpoints, TensorBoard logs, config.json, export (default runs/PAPER/...).")
 flags.DEFINE_string("dataset", None, "Dataset name (default: the embedded 'synthetic').")
 flags.DEFINE_string("data_dir", None, "The dataset's root directory.")
@@ -72,7 +86,28 @@ def _flag_overrides() -> dict:
         result["model.atrous_rates"] = FLAGS.atrous_rates
     if FLAGS.eval_scales is not None:
         result["eval.scales"] = FLAGS.eval_scales
+    if FLAGS.init_checkpoint is not None:
+        path = pathlib.Path(FLAGS.init_checkpoint)
+        which = "auto" if path.is_dir() else FLAGS.init_checkpoint  # a model dir, or a prefix that must exist
+        result["train.init_checkpoint"] = resolve_checkpoint(path if path.is_dir() else path.parent, which)
     return result
+
+
+def _finetune(cfg: config_lib.ExperimentConfig, mode: str) -> config_lib.ExperimentConfig:
+    """--finetune: train only FINETUNE_PATTERNS[mode] of a model restored from train.init_checkpoint."""
+    if not cfg.train.init_checkpoint:
+        raise config_lib.ConfigError(
+            f"--finetune={mode} continues a trained model: give --init_checkpoint=STAGE1_MODEL_DIR (or a checkpoint "
+            "prefix such as STAGE1_MODEL_DIR/checkpoints/ckpt-1000)"
+        )
+    model = cfg.model
+    inhibitions = [model.backbone.inhibition, model.aspp_inhibition]
+    if mode == "li_only" and not any(i is not None and i.kind == "li" for i in inhibitions):
+        raise config_lib.ConfigError(
+            "--finetune=li_only trains LI intensities, but this model has no LI layer; choose an LI ablation "
+            "(e.g. --ablation=li_mnv2_li_aspp)"
+        )
+    return config_lib.override(cfg, {"train.trainable_patterns": FINETUNE_PATTERNS[mode]})
 
 
 def default_model_dir(paper: str, ablation: str, dataset: str) -> pathlib.Path:
@@ -92,6 +127,10 @@ def experiment_from_flags() -> tuple[config_lib.ExperimentConfig, pathlib.Path]:
             cfg = config_lib.override(cfg, {"data.dataset": FLAGS.dataset})
     else:
         cfg = config_lib.override(cfg, datasets.preset(dataset))
+        if FLAGS.recipe:
+            cfg = papers.apply_recipe(FLAGS.paper, FLAGS.recipe, cfg)
     cfg = config_lib.override(cfg, _flag_overrides())
+    if FLAGS.finetune:
+        cfg = _finetune(cfg, FLAGS.finetune)
     cfg = config_lib.override(cfg, config_lib.parse_params_override(FLAGS.params_override))
     return cfg, model_dir

@@ -15,6 +15,22 @@ from typing import Optional
 
 
 @dataclasses.dataclass(frozen=True)
+class InhibitionConfig:
+    """Lateral inhibition in front of dilated convs (LI-Convs paper; `li_seg.layers.inhibition`).
+
+    kind: "li" (the LateralInhibition layer, Eq. 3-5) or "rd" (Table V: a regular trainable 3x3 depthwise conv).
+    zone_size, sigma, rate, intensity_init: LateralInhibition's zone side, Gaussian sigma (undilated units), LI
+      rate e and uniform initialisation range of W_L (paper defaults 3, 1.0, 1, (0, 0); ignored by "rd").
+    """
+
+    kind: str = "li"
+    zone_size: int = 3
+    sigma: float = 1.0
+    rate: int = 1
+    intensity_init: tuple[float, float] = (0.0, 0.0)
+
+
+@dataclasses.dataclass(frozen=True)
 class BackboneConfig:
     """A feature extractor of `li_seg.backbones`.
 
@@ -24,6 +40,10 @@ class BackboneConfig:
     stem: ResNet only: "beta" (research/deeplab resnet_v1_beta: three 3x3 convs 64, 64, 128) or "plain" (7x7).
     weights: path to pretrained weights (a Keras .h5 / .weights.h5 file, or a TF checkpoint prefix of this
       backbone); None = random initialisation. Nothing is ever downloaded.
+    inhibition: LI (or RD) in front of the 3x3 conv of chosen blocks (LI-MobileNetV2, LI-ResNet); None = off.
+    inhibition_positions: where, in the paper's names: MobileNetV2 "rb1" ... "rb17" (between expansion and
+      depthwise), ResNet "conv2_1" ... "conv5_3" (between conv1 and conv2 of block b-1's unit u); empty = the
+      paper's default (rb10, rb13, rb16 / conv5_3).
     """
 
     name: str = "mobilenet_v2"
@@ -31,6 +51,8 @@ class BackboneConfig:
     multi_grid: Optional[tuple[int, ...]] = None
     stem: str = "beta"
     weights: Optional[str] = None
+    inhibition: Optional[InhibitionConfig] = None
+    inhibition_positions: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,6 +71,9 @@ class ModelConfig:
       by `experiments.config` (see BUILD_NOTES "BN momentum"); `build_model` reads None as 0.99.
     frozen_bn: BN layers in inference mode and not trained (DeepLabv2 recipe).
     sync_bn: synchronized BN across replicas (keras BatchNormalization(synchronized=True)).
+    aspp_inhibition: LI-ASPP (or RD-ASPP): LI (or RD) in front of each atrous conv of the v3 ASPP; None = off.
+    aspp_input_relu: the authors' code's ReLU on the whole ASPP input when LI is on (all branches see it);
+      the paper's LI-Conv applies that ReLU to the atrous branches only (default).
     """
 
     architecture: str = "deeplabv3"
@@ -64,6 +89,8 @@ class ModelConfig:
     bn_momentum: Optional[float] = None
     frozen_bn: bool = False
     sync_bn: bool = False
+    aspp_inhibition: Optional[InhibitionConfig] = None
+    aspp_input_relu: bool = False
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,6 @@
-"""python -m scripts.benchmark [--measure=model,pipeline] [--batch_size=8 --crop=180,240 --rounds=5 --steps=10]
+"""python -m scripts.benchmark [--measure=model,pipeline,li] [--batch_size=8 --crop=180,240 --rounds=5 --steps=10]
 
-Two side-by-side throughput comparisons, each printed as a ratio. The contenders of one comparison run in
+Three side-by-side throughput comparisons, each printed as a ratio. The contenders of one comparison run in
 alternating rounds (A, B, A, B, ...) in one process, because these machines are noisy: a slow period then hits
 both, and the ratio stays meaningful where absolute numbers do not. Per contender: the median per-step time over
 the rounds, images/s, the spread (min-max over rounds) and every round's number; per comparison: the ratio of
@@ -31,6 +31,11 @@ the medians and the per-round paired ratios.
    first) that is deleted after the round, so the pipeline runs alone with the whole machine and does not steal
    CPU from the training rounds. In a real run both share the cores: training/pipeline is then roughly the
    share of the CPU the pipeline takes from training. Target pipeline/training >= 3.
+3. li: the cost of the LI layers (LI-Convs paper, Table VII: +0.33 % training time for MobileNetV2, +0.09 % for
+   ResNet-50 with decoder). Per pair (`LI_PAIRS`): training step time and inference time (batch of
+   --batch_size, argmax read back) of the LI ablation against its baseline, the four contenders alternating
+   round by round; printed as time ratios LI/baseline. Targets (training): at most 1.03 for MobileNetV2,
+   1.01 for ResNet-50. Same train step as comparison 1; both models of a pair get the same batch.
 """
 
 from __future__ import annotations
@@ -69,6 +74,11 @@ TRAINED_OUTPUT_STRIDE = 16
 IGNORE_LABEL = 255
 
 RoundFn = Callable[[int], float]  # runs n steps (or batches), returns the timed seconds
+# (LI ablation, its baseline, training-time target LI/baseline): the LI-Convs paper's Table VII pairs.
+LI_PAIRS = (
+    ("li_mnv2_li_aspp", "mnv2_aspp", 1.03),
+    ("li_resnet50_li_aspp_decoder", "resnet50_aspp_decoder", 1.01),
+)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -194,6 +204,22 @@ def train_rounds(model: keras.Model, images, labels) -> RoundFn:
     return run
 
 
+def inference_rounds(model: keras.Model, images) -> RoundFn:
+    """Inference as a user runs it: logits in inference mode, argmax, labels read back; n batches per call."""
+
+    @tf.function
+    def predict(images):
+        return tf.argmax(model(images, training=False), axis=-1)
+
+    def run(batches: int) -> float:
+        start = time.perf_counter()
+        for _ in range(batches):
+            predict(images).numpy()
+        return time.perf_counter() - start
+
+    return run
+
+
 @functools.cache
 def ours_train_rounds(output_stride: int, num_classes: int, batch_size: int, crop: tuple) -> tuple:
     """(our model, its RoundFn), built once and shared by both comparisons."""
@@ -243,6 +269,7 @@ def compare(times: dict, a: str, b: str, batch_size: int) -> dict:
     result = {name: summarize(times[name], batch_size) for name in (a, b)}
     result["ratio"] = result[b]["median_s"] / result[a]["median_s"]
     result["round_ratios"] = [tb / ta for ta, tb in zip(times[a], times[b])]
+    result["median_round_ratio"] = statistics.median(result["round_ratios"])
     return result
 
 
@@ -263,6 +290,27 @@ def measure_model(
     )
     result = compare(times, "ours", "keras", batch_size)
     result.update(output_stride=output_stride, **checks)
+    return result
+
+
+def measure_li(
+    li_ablation: str, baseline: str, *, batch_size: int, crop: tuple, num_classes: int, rounds: int, steps: int,
+    warmup: int,
+) -> dict:
+    """Training and inference time of `li_ablation` vs `baseline`, four contenders alternating; ratio = LI/base."""
+    images, labels = random_batch(batch_size, crop, num_classes)
+    contenders, params = {}, {}
+    for role, ablation in (("baseline", baseline), ("li", li_ablation)):
+        keras.utils.set_random_seed(0)
+        model = build_model(li_convs.ABLATIONS[ablation]().model, num_classes)
+        params[role] = trainable_parameters(model)
+        contenders[f"{role}_train"] = (train_rounds(model, images, labels), steps)
+        contenders[f"{role}_infer"] = (inference_rounds(model, images), steps)
+    times = alternate(contenders, rounds, warmup)
+    result = {"params": params}
+    for kind in ("train", "infer"):
+        pair = {"baseline": times[f"baseline_{kind}"], "li": times[f"li_{kind}"]}
+        result[kind] = compare(pair, "baseline", "li", batch_size)  # ratio: LI's time over the baseline's
     return result
 
 
@@ -307,18 +355,27 @@ def _row(name: str, stats: dict, extra: str = "") -> str:
     )
 
 
-def print_comparison(title: str, result: dict, a: str, b: str, target: float, extras=None) -> None:
+def print_comparison(
+    title: str, result: dict, a: str, b: str, target: Optional[float], extras=None, *, ratio_name: str = "images/s"
+) -> None:
+    """Both contenders' statistics and the ratio of `a` over `b`; `target` None = no verdict. For ratio_name
+    "time" the ratio is a cost (a's time over b's) and the target an upper bound, else a lower bound."""
     extras = extras or {}
     print(f"\n== {title}")
     header = f"  {'contender':<10} {'params' if extras else '':>12} {'median ms/batch':>15} {'images/s':>10}"
     print(header + "   spread (min-max)")
     for name in (a, b):
         print(_row(name, result[name], f"{extras[name]:,}" if extras else ""))
-    verdict = "meets" if result["ratio"] >= target else "BELOW"
+    if target is None:
+        verdict = ""
+    elif ratio_name == "time":
+        verdict = f"   [{'meets' if result['ratio'] <= target else 'ABOVE'} target <= {target:g}]"
+    else:
+        verdict = f"   [{'meets' if result['ratio'] >= target else 'BELOW'} target >= {target:g}]"
     rounds = " ".join(f"{r:.3f}" for r in result["round_ratios"])
-    print(f"  ratio {a}/{b} (images/s, medians): {result['ratio']:.3f}   [{verdict} target >= {target:g}]")
+    print(f"  ratio {a}/{b} ({ratio_name}, medians): {result['ratio']:.3f}{verdict}")
     low, high = min(result["round_ratios"]), max(result["round_ratios"])
-    print(f"  per-round ratios: {rounds}  (min {low:.3f}, max {high:.3f})")
+    print(f"  per-round ratios: {rounds}  (min {low:.3f}, max {high:.3f}, median {result['median_round_ratio']:.3f})")
     for name in (a, b):
         print(f"  per-round ms/batch {name:<9}: " + " ".join(f"{s * 1000:.1f}" for s in result[name]["rounds_s"]))
 
@@ -339,9 +396,11 @@ def main(argv) -> None:
     del argv
     print_header()
     crop = tuple(int(v) for v in FLAGS.crop) * (2 if len(FLAGS.crop) == 1 else 1)
-    unknown = set(FLAGS.measure) - {"model", "pipeline"}
+    unknown = set(FLAGS.measure) - {"model", "pipeline", "li"}
     if unknown or len(crop) != 2:
-        raise app.UsageError(f"--measure: model,pipeline (got {FLAGS.measure}); --crop: H,W or S (got {FLAGS.crop})")
+        raise app.UsageError(
+            f"--measure: model,pipeline,li (got {FLAGS.measure}); --crop: H,W or S (got {FLAGS.crop})"
+        )
     data_config, note = pipeline_data_config(
         FLAGS.dataset, FLAGS.data_dir, crop, FLAGS.min_scale, FLAGS.max_scale, FLAGS.scale_step
     )
@@ -376,12 +435,23 @@ def main(argv) -> None:
         print(f"  The pipeline was measured ALONE, with the whole machine. During training it competes with the "
               f"step for the cores: keeping up costs it about training/pipeline = {1 / result['ratio']:.0%} of the "
               "machine's CPU time.")
+    if "li" in FLAGS.measure:
+        for li_ablation, baseline, target in LI_PAIRS:
+            if li_ablation not in FLAGS.li_ablations:
+                continue
+            result = measure_li(li_ablation, baseline, crop=crop, num_classes=num_classes, **common)
+            for kind, bound in (("train", target), ("infer", None)):
+                print_comparison(
+                    f"li: {'training step' if kind == 'train' else 'inference (argmax)'}, {li_ablation} vs "
+                    f"{baseline} (time ratio LI/baseline; paper Table VII)",
+                    result[kind], "li", "baseline", bound, extras=result["params"], ratio_name="time",
+                )
 
 
 def define_flags() -> None:
     """The command line's flags, defined only when run as a program: the functions above are also imported
     (tests), next to modules such as experiments.flags that define flags of the same names."""
-    flags.DEFINE_list("measure", ["model", "pipeline"], "Which comparisons to run: model, pipeline.")
+    flags.DEFINE_list("measure", ["model", "pipeline", "li"], "Which comparisons to run: model, pipeline, li.")
     flags.DEFINE_integer("batch_size", 8, "Images per step / per batch.")
     flags.DEFINE_list("crop", ["180", "240"], "Crop H,W (one value: square).")
     flags.DEFINE_integer("rounds", 5, "Alternating rounds per contender.")
@@ -393,6 +463,7 @@ def define_flags() -> None:
     flags.DEFINE_float("min_scale", 0.375, "Random-scale augmentation range of the pipeline...")
     flags.DEFINE_float("max_scale", 0.75, "...")
     flags.DEFINE_float("scale_step", 0.0, "0 = continuous scale range.")
+    flags.DEFINE_list("li_ablations", [li for li, _, _ in LI_PAIRS], "LI ablations of --measure=li (LI_PAIRS).")
     flags.DEFINE_integer("pipeline_batches", 20, "Batches per pipeline round.")
     flags.DEFINE_integer("pipeline_warmup", 2, "Untimed batches of each pipeline round's fresh iterator.")
 

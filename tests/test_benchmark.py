@@ -33,3 +33,15 @@ def test_both_measurements_positive_throughputs():
     pipeline = benchmark.measure_pipeline(data_config, batches=1, pipeline_warmup=1, **tiny)
     assert pipeline["pipeline"]["images_per_s"] > 0 and pipeline["training"]["images_per_s"] > 0
     assert len(pipeline["round_ratios"]) == 1 and pipeline["ratio"] > 0
+
+
+@pytest.mark.slow  # traces four steps of two MobileNetV2 models: about 60 s on a busy 2-core machine
+def test_li_overhead_measurement_reports_time_ratios():
+    result = benchmark.measure_li(
+        "li_mnv2_li_aspp", "mnv2_aspp", batch_size=1, crop=CROP, num_classes=3, rounds=2, steps=1, warmup=1
+    )
+    assert result["params"]["li"] - result["params"]["baseline"] == 2_880  # 3 x 320 (ASPP) + 384 + 576 + 960
+    for kind in ("train", "infer"):
+        stats = result[kind]
+        assert stats["ratio"] == pytest.approx(stats["li"]["median_s"] / stats["baseline"]["median_s"])
+        assert len(stats["round_ratios"]) == 2

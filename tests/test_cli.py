@@ -15,6 +15,7 @@ from absl import flags
 from absl.testing import flagsaver
 
 from experiments import flags as cli
+from experiments import papers
 from experiments import train
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -44,7 +45,11 @@ def run_main(capsys, *args):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--ablation=mnv2"], "valid ablations: mnv2_aspp, resnet50_aspp, resnet50_aspp_decoder"),
+        (["--ablation=mnv2"], "valid ablations: mnv2_aspp, mnv2_li_aspp, li_mnv2_aspp, li_mnv2_li_aspp,"),
+        (["--recipe=cityscapes"], "unknown recipe 'cityscapes' for paper 'li_convs'; valid recipes: paper, voc,"),
+        (["--finetune=li_only"], "--finetune=li_only continues a trained model: give --init_checkpoint"),
+        (["--init_checkpoint=/nonexistent/ckpt-5"], "expected the file /nonexistent/ckpt-5.index"),
+        (["--params_override=model.backbone.inhibition_positions=rb19"], "valid: rb1 ... rb17"),
         (["--train_steps=5", "--epochs=2"], "--train_steps and --epochs contradict"),
         (["--output_stride=12"], "backbone.output_stride=12 is not one of 8, 16, 32"),
         (["--dataset=imagenet"], "data.dataset='imagenet' is not one of"),
@@ -61,6 +66,34 @@ def test_bad_flags_end_with_a_clear_message_and_exit_code_2(args, message, tmp_p
     assert code == 2
     assert message in stderr
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_li_only_finetuning_needs_a_model_with_li_layers(tmp_path, capsys):
+    stage1 = tmp_path / "stage1" / "checkpoints"
+    stage1.mkdir(parents=True)
+    (stage1 / "ckpt-3.index").write_text("")
+    args = ["--ablation=mnv2_aspp", "--finetune=li_only", f"--init_checkpoint={stage1 / 'ckpt-3'}",
+            f"--model_dir={tmp_path / 'run'}"]
+    with flagsaver.flagsaver():
+        code, stderr = run_main(capsys, *args)
+    assert code == 2 and "this model has no LI layer; choose an LI ablation" in stderr
+
+
+def test_finetune_and_recipe_flags_shape_the_config(tmp_path):
+    stage1 = tmp_path / "stage1"
+    (stage1 / "best").mkdir(parents=True)
+    (stage1 / "best" / "ckpt-7.index").write_text("")
+    (stage1 / "best" / "checkpoint").write_text('model_checkpoint_path: "ckpt-7"\n')
+    with flagsaver.flagsaver():
+        cli.FLAGS.unparse_flags()
+        cli.FLAGS(["experiments.train", "--recipe=voc", "--finetune=li_only", f"--init_checkpoint={stage1}",
+                   "--dataset=camvid"])
+        cfg, _ = cli.experiment_from_flags()
+    assert cfg.model == papers.get_experiment("li_convs", "li_mnv2_li_aspp").model
+    assert cfg.train.init_checkpoint == str(stage1 / "best" / "ckpt-7")
+    assert cfg.train.trainable_patterns == cli.FINETUNE_PATTERNS["li_only"]
+    assert (cfg.train.optimizer, cfg.train.learning_rate, cfg.train.train_steps) == ("sgd", 0.007, 115_440)
+    assert cfg.data.crop_size == (513, 513)  # the recipe wins over the camvid preset
 
 
 def test_unknown_mode_lists_the_valid_modes():

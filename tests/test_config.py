@@ -104,7 +104,7 @@ def test_validate_accepts_every_registered_ablation():
 def test_registry_errors_list_valid_names():
     with pytest.raises(ValueError, match="valid papers: li_convs"):
         papers.get_experiment("li_conv")
-    with pytest.raises(ValueError, match="valid ablations: mnv2_aspp, resnet50_aspp, resnet50_aspp_decoder"):
+    with pytest.raises(ValueError, match="valid ablations: mnv2_aspp, mnv2_li_aspp, li_mnv2_aspp"):
         papers.get_experiment("li_convs", "mnv2")
     assert papers.get_experiment("li_convs") == papers.get_experiment("li_convs", papers.main_ablation("li_convs"))
 

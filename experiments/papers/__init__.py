@@ -1,7 +1,8 @@
 """The papers' experiment tables: `get_experiment(paper, ablation)` -> ExperimentConfig.
 
 Each paper module defines ABLATIONS (name -> zero-argument function returning an ExperimentConfig, its docstring
-citing the paper's table and row) and MAIN_ABLATION (what `ablation=None` means).
+citing the paper's table and row), MAIN_ABLATION (what `ablation=None` means) and RECIPES (name -> function
+ExperimentConfig -> ExperimentConfig: a training recipe of the paper or of its authors' released configs).
 """
 
 from __future__ import annotations
@@ -40,3 +41,16 @@ def get_experiment(paper: str, ablation: Optional[str] = None) -> ExperimentConf
         )
     return module.ABLATIONS[name]()
 
+
+
+def list_recipes(paper: str) -> list[str]:
+    """The named training recipes of `paper`."""
+    return list(_module(paper).RECIPES)
+
+
+def apply_recipe(paper: str, recipe: str, cfg: ExperimentConfig) -> ExperimentConfig:
+    """`cfg` with `paper`'s recipe `recipe` applied (optimiser, schedule, run length, crop)."""
+    recipes = _module(paper).RECIPES
+    if recipe not in recipes:
+        raise ConfigError(f"unknown recipe {recipe!r} for paper {paper!r}; valid recipes: {', '.join(recipes)}")
+    return recipes[recipe](cfg)

@@ -11,6 +11,11 @@
 - Output stride 8 / 16 / 32 by research/deeplab's atrous rule (`output_stride.atrous_schedule`); `multi_grid`
   multiplies the rates of block4's three units (OS 16 with (1, 2, 4): rates 2, 4, 8).
 
+LI-ResNet (LI-Convs paper): `inhibition` puts LI -> ReLU (`li_seg.layers.inhibition`) between conv1 (+BN+ReLU)
+and conv2 of the units named in `inhibition_positions`, in the paper's names "conv{b+1}_{u}" for block b's unit
+u ("conv5_3" = block4 unit 3, the default; Table III also conv4_6 and conv3_4). The LI-Conv's first ReLU is
+dropped: conv1's output is already rectified.
+
 Layer names follow slim's scopes ("block1/unit_1/bottleneck_v1/conv1/BatchNorm" -> "block1_unit1_conv1_bn"),
 so that a converter from research/deeplab checkpoints maps names one to one.
 
@@ -27,6 +32,8 @@ from typing import Optional, Sequence
 import keras
 
 from li_seg.backbones.output_stride import atrous_schedule
+from li_seg.config import InhibitionConfig
+from li_seg.layers.inhibition import inhibit
 from li_seg.layers.normalization import BatchNormSettings, batch_norm
 
 BN_EPSILON = 1e-5
@@ -36,6 +43,15 @@ STEMS = ("beta", "plain")
 BASE_DEPTHS = (64, 128, 256, 512)
 BLOCK_STRIDES = (2, 2, 2, 1)
 LOW_LEVEL = (1, 2)  # (block, unit)
+DEFAULT_INHIBITION_POSITIONS = ("conv5_3",)
+
+
+def unit_names(name: str) -> dict[str, tuple[int, int]]:
+    """The paper's unit names of ResNet `name` -> (block, unit): {"conv2_1": (1, 1), ..., "conv5_3": (4, 3)}."""
+    return {
+        f"conv{block + 1}_{unit}": (block, unit)
+        for block, count in enumerate(UNITS[name], start=1) for unit in range(1, count + 1)
+    }
 
 
 def _conv_bn(x, filters, kernel_size, stride, rate, bn, name, relu=True):
@@ -55,14 +71,17 @@ def _conv_bn(x, filters, kernel_size, stride, rate, bn, name, relu=True):
     return x
 
 
-def _bottleneck(x, depth, stride, rate, bn, name):
-    """research/deeplab resnet_v1_beta.bottleneck: 1x1 (depth / 4) -> 3x3 (stride, rate) -> 1x1 (depth)."""
+def _bottleneck(x, depth, stride, rate, bn, name, inhibition=None):
+    """research/deeplab resnet_v1_beta.bottleneck: 1x1 (depth / 4) -> 3x3 (stride, rate) -> 1x1 (depth), with
+    `inhibition` (an InhibitionConfig) between the first two when given."""
     if x.shape[-1] == depth:
         shortcut = keras.layers.MaxPooling2D(1, strides=stride, name=f"{name}_shortcut")(x) if stride > 1 else x
     else:
         shortcut = keras.layers.Conv2D(depth, 1, strides=stride, use_bias=False, name=f"{name}_shortcut")(x)
         shortcut = batch_norm(bn, BN_EPSILON, f"{name}_shortcut_bn")(shortcut)
     y = _conv_bn(x, depth // 4, 1, 1, 1, bn, f"{name}_conv1")
+    if inhibition is not None:
+        y = inhibit(y, inhibition, name, input_relu=False)
     y = _conv_bn(y, depth // 4, 3, stride, rate, bn, f"{name}_conv2")
     y = _conv_bn(y, depth, 1, 1, 1, bn, f"{name}_conv3", relu=False)
     y = keras.layers.Add(name=f"{name}_add")([shortcut, y])
@@ -97,13 +116,21 @@ def build_resnet(
     bn: BatchNormSettings,
     multi_grid: Optional[Sequence[int]] = None,
     stem: str = "beta",
+    inhibition: Optional[InhibitionConfig] = None,
+    inhibition_positions: Sequence[str] = DEFAULT_INHIBITION_POSITIONS,
 ) -> keras.Model:
-    """ResNet `name` ("resnet50" / "resnet101") v1 at `output_stride`: images -> {"low_level", "high_level"}."""
+    """ResNet `name` ("resnet50" / "resnet101") v1 at `output_stride` (LI-ResNet with `inhibition` at
+    `inhibition_positions`): images -> {"low_level", "high_level"}."""
     if name not in UNITS:
         raise ValueError(f"Unknown ResNet {name!r}; valid: {sorted(UNITS)}.")
     if stem not in STEMS:
         raise ValueError(f"Unknown ResNet stem {stem!r}; valid: {list(STEMS)}.")
     units = UNITS[name]
+    positions = unit_names(name)
+    unknown = sorted(set(inhibition_positions) - set(positions), key=str)
+    if unknown:
+        raise ValueError(f"Unknown {name} inhibition positions {unknown}; valid: conv2_1 ... {list(positions)[-1]}.")
+    inhibited = {positions[p] for p in inhibition_positions} if inhibition else set()
     if multi_grid is not None and len(multi_grid) != units[-1]:
         raise ValueError(f"multi_grid needs {units[-1]} rates (block4's units), got {tuple(multi_grid)}.")
     images = keras.Input((None, None, 3), name="images")
@@ -112,7 +139,10 @@ def build_resnet(
     endpoints = {}
     for block, block_units in enumerate(unit_rates(units, output_stride, multi_grid), start=1):
         for unit, (stride, rate) in enumerate(block_units, start=1):
-            x = _bottleneck(x, 4 * BASE_DEPTHS[block - 1], stride, rate, bn, f"block{block}_unit{unit}")
+            unit_inhibition = inhibition if (block, unit) in inhibited else None
+            x = _bottleneck(
+                x, 4 * BASE_DEPTHS[block - 1], stride, rate, bn, f"block{block}_unit{unit}", unit_inhibition
+            )
             if (block, unit) == LOW_LEVEL:
                 endpoints["low_level"] = x
     endpoints["high_level"] = x

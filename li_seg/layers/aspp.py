@@ -12,7 +12,8 @@ research/deeplab's scopes ("aspp0", "aspp1_depthwise", "image_pooling", "concat_
 
 `pre_atrous` inserts layers in front of each atrous 3x3 conv (the LI-ASPP of the LI-Convs paper, its RD
 ablation, or a smoothing pre-filter): it is called as `pre_atrous(x, prefix)` with the branch's name prefix
-(e.g. "aspp1") and returns the tensor the atrous conv reads.
+(e.g. "aspp1") and returns the tensor the atrous conv reads. `atrous_input`, when given, is what the atrous
+branches read instead of the module input (LI-ASPP: the rectified input, computed once for the three branches).
 
 Initialisers follow research/deeplab: separable depthwise kernels truncated-normal(0.33), their pointwise
 kernels truncated-normal(0.06), other convs Glorot-uniform (TF-slim's default); DeepLabv2's classifier is
@@ -114,6 +115,7 @@ def aspp_v3(
     image_pooling: bool = True,
     dropout_rate: float = 0.1,
     pre_atrous: Optional[PreAtrous] = None,
+    atrous_input: Optional[keras.KerasTensor] = None,
     name: str = "aspp",
 ) -> keras.KerasTensor:
     """DeepLabv3's ASPP on features `x`; returns the projected (B, h, w, `channels`) features (no logits).
@@ -128,13 +130,14 @@ def aspp_v3(
         pooled = conv_bn_relu(pooled, channels, 1, bn, f"{name}_image_pooling")
         branches.append(ResizeToMatch(name=f"{name}_image_pooling_resize")([pooled, x]))
     branches.append(conv_bn_relu(x, channels, 1, bn, f"{name}0"))
+    atrous_input = x if atrous_input is None else atrous_input
     for index, rate in enumerate(rates, start=1):
         prefix = f"{name}{index}"
         if separable:
-            branches.append(separable_conv_bn_relu(x, channels, bn, prefix, rate, pre_depthwise=pre_atrous))
+            branches.append(separable_conv_bn_relu(atrous_input, channels, bn, prefix, rate, pre_depthwise=pre_atrous))
         else:
-            atrous_input = x if pre_atrous is None else pre_atrous(x, prefix)
-            branches.append(conv_bn_relu(atrous_input, channels, 3, bn, prefix, rate=rate))
+            branch_input = atrous_input if pre_atrous is None else pre_atrous(atrous_input, prefix)
+            branches.append(conv_bn_relu(branch_input, channels, 3, bn, prefix, rate=rate))
     y = keras.layers.Concatenate(name=f"{name}_concat")(branches) if len(branches) > 1 else branches[0]
     y = conv_bn_relu(y, channels, 1, bn, f"{name}_concat_projection")
     if dropout_rate:

@@ -6,6 +6,11 @@
   -> BN -> ReLU ("decoder_feature_projection"); concatenated; two 3x3 convs (256; depthwise-separable when
   decoder_separable, as research/deeplab) -> "logits" 1x1 conv with bias.
 
+LI-Convs (Wang et al.): `aspp_inhibition` makes the v3 ASPP an LI-ASPP (or RD-ASPP): each atrous branch reads
+ReLU(features) -> LI -> ReLU (the rectified features computed once), the image-pooling and 1x1 branches the
+features as they are; with `aspp_input_relu` (the authors' code) every branch reads ReLU(features). LI in the
+backbone is the backbone's business (`BackboneConfig.inhibition`).
+
 The logits are resized bilinearly to the input's size with half-pixel centres (tf.image.resize); DeepLab's TF1
 code used align_corners=True (see `li_seg.layers.resize`). The final resize runs in float32, so the output is
 float32 under a mixed_float16 policy too. Inputs: RGB (B, H, W, 3) floats in [0, 255], any H and W; outputs:
@@ -19,6 +24,7 @@ import keras
 from li_seg.backbones import build_backbone
 from li_seg.config import ModelConfig
 from li_seg.layers.aspp import BN_EPSILON, aspp_v2, aspp_v3, conv_bn_relu, separable_conv_bn_relu
+from li_seg.layers.inhibition import inhibit
 from li_seg.layers.normalization import BatchNormSettings, batch_norm
 from li_seg.layers.resize import ResizeToMatch
 
@@ -26,6 +32,16 @@ ARCHITECTURES = ("deeplabv2", "deeplabv3", "deeplabv3plus")
 
 
 def _aspp_v3(config: ModelConfig, features, bn):
+    """ASPP-v3, or LI-ASPP / RD-ASPP when config.aspp_inhibition is set."""
+    pre_atrous, atrous_input = None, None
+    if config.aspp_inhibition is not None:
+        def pre_atrous(x, prefix):  # the atrous input is rectified already (below)
+            return inhibit(x, config.aspp_inhibition, prefix, input_relu=False)
+
+        if config.aspp_input_relu:
+            features = keras.layers.ReLU(name="aspp_input_relu")(features)
+        else:
+            atrous_input = keras.layers.ReLU(name="aspp_atrous_input_relu")(features)
     return aspp_v3(
         features,
         bn,
@@ -34,6 +50,8 @@ def _aspp_v3(config: ModelConfig, features, bn):
         separable=config.aspp_separable,
         image_pooling=config.image_pooling,
         dropout_rate=config.dropout_rate,
+        pre_atrous=pre_atrous,
+        atrous_input=atrous_input,
     )
 
 

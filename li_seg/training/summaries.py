@@ -38,6 +38,14 @@ class Summaries:
                 if not math.isnan(iou):
                     tf.summary.scalar(f"iou/{name.replace(' ', '_').replace('/', '_')}", iou)
 
+    def intensities(self, step: int, intensities: dict) -> None:
+        """The LI paper's W_L per LI layer: a histogram ("li_intensity/<layer>") and the layer's mean
+        ("li_intensity_mean/<layer>"), from `li_seg.layers.inhibition.intensities(model)`."""
+        with self.train_writer.as_default(step=step):
+            for layer, values in intensities.items():
+                tf.summary.histogram(f"li_intensity/{layer}", values)
+                tf.summary.scalar(f"li_intensity_mean/{layer}", float(np.mean(values)))
+
     def images(self, step: int, samples, *, writer: str = "eval") -> None:
         """For each (image, label, prediction, name): image, ground truth overlay, prediction overlay, side by side."""
         panels = []

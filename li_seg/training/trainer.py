@@ -23,6 +23,7 @@ from absl import logging
 
 from li_seg import data
 from li_seg.evaluation.evaluator import EvalResult, evaluate
+from li_seg.layers.inhibition import intensities
 from li_seg.models import build_model
 from li_seg.training.checkpoints import CheckpointKeeper, restore_model
 from li_seg.training.losses import l2_weight_decay, segmentation_loss
@@ -184,6 +185,7 @@ class Trainer:
             values = {f"loss/{name}": float(value) for name, value in losses.items()}
             values.update({"learning_rate": learning_rate, "images_per_second": progress.images_per_second})
             self.summaries.scalars(step, values)
+            self.summaries.intensities(step, intensities(self.model))
         if step % train.image_summary_every_steps == 0:
             self.summaries.images(step, self._training_samples(batch), writer="train")
         if step % train.checkpoint_every_steps == 0 or step == train.train_steps:

@@ -1,0 +1,115 @@
+"""The lateral-inhibition (LI) layer of "Dilated Convolutions with Lateral Inhibitions" (Wang et al.), Eq. 3-5.
+
+LI-Conv(x) = DilatedConv_d( phi( x - sum_{u != 0} L(u) x(n + e u) ) ),  L(u) = W_L exp(-|u|^2 / (2 sigma^2))
+
+This layer is the part inside phi: one depthwise convolution whose (2t+1) x (2t+1) kernel is built from one
+scalar W_L per channel (the weight `intensity`, shape (C,)):
+
+    K(0) = 1,   K(u) = -W_L exp(-|u|^2 / (2 sigma^2)) for u != 0,
+
+|u| the Euclidean distance in *undilated* grid units, taps spaced by the LI rate e (a dilated depthwise conv),
+SAME padding (zeros outside the map). W_L is kept in [0, 1] by clipping after every optimizer update (the
+authors' variable constraint `clip_by_value(t, 0, 1)`; Keras optimizers apply `constraint` after each update),
+and carries no regulariser: `li_seg.training.losses` leaves constrained variables out of weight decay. The
+surrounding ReLUs of LI-Conv are not part of this layer (`li_seg.layers.inhibition.inhibit` adds them).
+
+With intensity 0 (the default initialisation, uniform [0, 0]) the layer is the identity. For a 3x3 zone and
+sigma 1 the edge taps are -0.6065 W_L and the corner taps -0.3679 W_L.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import keras
+from keras import ops
+
+
+def inhibition_decay(zone_size: int, sigma: float) -> np.ndarray:
+    """exp(-|u|^2 / (2 sigma^2)) over the zone's offsets u, 0 at the centre: (zone_size, zone_size) float32."""
+    t = zone_size // 2
+    offsets = np.arange(-t, t + 1, dtype=np.float64)
+    squared = offsets[:, None] ** 2 + offsets[None, :] ** 2
+    decay = np.exp(-squared / (2.0 * sigma**2))
+    decay[t, t] = 0.0
+    return decay.astype(np.float32)
+
+
+@keras.saving.register_keras_serializable(package="li_seg")
+class ClipToRange(keras.constraints.Constraint):
+    """Projects a weight onto [min_value, max_value] (tf.clip_by_value), as the authors' LI weight constraint."""
+
+    def __init__(self, min_value: float = 0.0, max_value: float = 1.0):
+        self.min_value = float(min_value)
+        self.max_value = float(max_value)
+
+    def __call__(self, w):
+        return ops.clip(w, self.min_value, self.max_value)
+
+    def get_config(self):
+        return {"min_value": self.min_value, "max_value": self.max_value}
+
+
+@keras.saving.register_keras_serializable(package="li_seg")
+class LateralInhibition(keras.layers.Layer):
+    """x - sum_{u != 0} W_L exp(-|u|^2 / (2 sigma^2)) x(n + rate u), per channel (Eq. 3-5; no ReLU).
+
+    Args:
+      zone_size: the inhibition zone's side 2t + 1 (odd, >= 3); the paper uses 3 (Table I also 5).
+      sigma: the Gaussian's standard deviation in undilated grid units (paper: 1.0).
+      rate: the LI rate e, the spacing of the zone's taps (paper: 1; Table I also 5).
+      intensity_init: (low, high) of the uniform initialisation of W_L, within [0, 1] (paper: (0, 0); Table I
+        also (0.05, 0.15) and (0.05, 0.35)).
+
+    Input (B, H, W, C) -> output of the same shape. Adds C trainable weights (`intensity`), kept in [0, 1].
+    """
+
+    def __init__(self, zone_size=3, sigma=1.0, rate=1, intensity_init=(0.0, 0.0), **kwargs):
+        super().__init__(**kwargs)
+        zone_size, rate = int(zone_size), int(rate)
+        low, high = (float(v) for v in intensity_init)
+        if zone_size < 3 or zone_size % 2 == 0:
+            raise ValueError(f"LateralInhibition zone_size must be odd and >= 3, got {zone_size}.")
+        if not sigma > 0:
+            raise ValueError(f"LateralInhibition sigma must be > 0, got {sigma}.")
+        if rate < 1:
+            raise ValueError(f"LateralInhibition rate must be >= 1, got {rate}.")
+        if not 0.0 <= low <= high <= 1.0:
+            raise ValueError(f"LateralInhibition intensity_init must satisfy 0 <= low <= high <= 1, got {(low, high)}.")
+        self.zone_size, self.sigma, self.rate = zone_size, float(sigma), rate
+        self.intensity_init = (low, high)
+        self._decay = inhibition_decay(zone_size, self.sigma)[:, :, None]  # (k, k, 1): broadcast over channels
+        self._centre = np.zeros_like(self._decay)  # 1 at the centre tap only
+        self._centre[zone_size // 2, zone_size // 2] = 1.0
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError("LateralInhibition needs a known channel count (the last input dimension).")
+        low, high = self.intensity_init
+        self.intensity = self.add_weight(
+            name="intensity",
+            shape=(channels,),
+            initializer=keras.initializers.RandomUniform(low, high) if high > low else keras.initializers.Constant(low),
+            constraint=ClipToRange(0.0, 1.0),
+            trainable=True,
+        )
+
+    def kernel(self):
+        """The depthwise kernel K (zone, zone, C, 1) of Eq. 5 for the current intensities."""
+        intensity = ops.cast(self.intensity, self.compute_dtype)
+        kernel = ops.cast(self._centre, self.compute_dtype) - ops.cast(self._decay, self.compute_dtype) * intensity
+        return ops.expand_dims(kernel, -1)
+
+    def call(self, inputs):
+        return ops.depthwise_conv(inputs, self.kernel(), strides=1, padding="same", dilation_rate=self.rate)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            zone_size=self.zone_size, sigma=self.sigma, rate=self.rate, intensity_init=list(self.intensity_init)
+        )
+        return config

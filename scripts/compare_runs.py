@@ -1,0 +1,94 @@
+"""python -m scripts.compare_runs RUN_DIR [RUN_DIR ...]
+
+Tabulates finished runs side by side: each run's last evaluation (MODEL_DIR/eval/metrics-<step>.json: val mIoU
+and per-class IoU) and the last logged mean LI intensity of each LI layer (TensorBoard scalars
+"li_intensity_mean/<layer>"); then, per group of runs that differ only by a "-seed<N>" suffix, the mean and the
+sample standard deviation over seeds. Nothing is re-evaluated: what is printed is what the runs recorded.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import re
+import statistics
+import sys
+
+import tensorflow as tf
+
+from experiments import config as config_lib
+from li_seg import data
+
+
+def last_metrics(model_dir: pathlib.Path) -> tuple[int, dict]:
+    """(step, metrics) of the run's last evaluation; FileNotFoundError naming the run when it has none."""
+    files = sorted((model_dir / "eval").glob("metrics-*.json"), key=lambda p: int(p.stem.split("-")[1]))
+    if not files:
+        raise FileNotFoundError(f"{model_dir} has no eval/metrics-*.json: it has not been evaluated")
+    return int(files[-1].stem.split("-")[1]), json.loads(files[-1].read_text())
+
+
+def last_intensity_means(model_dir: pathlib.Path) -> dict[str, float]:
+    """The last value of every "li_intensity_mean/<layer>" scalar in MODEL_DIR/train's event files."""
+    values: dict[str, tuple[int, float]] = {}
+    for path in sorted((model_dir / "train").glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.tag.startswith("li_intensity_mean/"):
+                    number = float(tf.make_ndarray(value.tensor)) if value.HasField("tensor") else value.simple_value
+                    layer = value.tag.split("/", 1)[1]
+                    if layer not in values or event.step >= values[layer][0]:
+                        values[layer] = (event.step, number)
+    return {layer: number for layer, (_, number) in values.items()}
+
+
+def group_name(model_dir: pathlib.Path) -> str:
+    return re.sub(r"-seed\d+$", "", model_dir.name)
+
+
+def _spread(values: list[float]) -> str:
+    mean = statistics.mean(values)
+    if len(values) < 2:
+        return f"{mean:6.2f}"
+    return f"{mean:6.2f} +- {statistics.stdev(values):4.2f} (n={len(values)}, {min(values):.2f}-{max(values):.2f})"
+
+
+def main(argv: list[str]) -> int:
+    dirs = [pathlib.Path(arg) for arg in argv]
+    if not dirs:
+        print(__doc__.strip().splitlines()[0], file=sys.stderr)
+        return 2
+    runs = []
+    for model_dir in dirs:
+        try:
+            step, metrics = last_metrics(model_dir)
+            cfg = config_lib.load(model_dir / "config.json")
+        except FileNotFoundError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+        runs.append((model_dir, step, metrics, last_intensity_means(model_dir)))
+    class_names = data.get_dataset_info(cfg.data.dataset).class_names
+    header = f"{'run':<40} {'step':>5} {'mIoU':>6} " + " ".join(f"{name[:8]:>8}" for name in class_names)
+    print(header)
+    for model_dir, step, metrics, _ in runs:
+        ious = " ".join(f"{100 * iou:8.2f}" if iou is not None else f"{'-':>8}" for iou in metrics["per_class_iou"])
+        print(f"{model_dir.name:<40} {step:>5} {100 * metrics['miou']:6.2f} {ious}")
+    print("\nper group (mean +- sample std over seeds):")
+    groups: dict[str, list] = {}
+    for run in runs:
+        groups.setdefault(group_name(run[0]), []).append(run)
+    for name, members in groups.items():
+        print(f"  {name:<38} mIoU {_spread([100 * m[2]['miou'] for m in members])}")
+        for index, class_name in enumerate(class_names):
+            values = [100 * m[2]["per_class_iou"][index] for m in members if m[2]["per_class_iou"][index] is not None]
+            if values:
+                print(f"      {class_name:<16} {_spread(values)}")
+        layers = sorted({layer for m in members for layer in m[3]})
+        for layer in layers:
+            means = [m[3][layer] for m in members if layer in m[3]]
+            print(f"      W_L mean {layer:<32} " + " ".join(f"{v:.4f}" for v in means))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
