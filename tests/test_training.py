@@ -17,7 +17,8 @@ from li_seg.training.strategy import make_strategy
 from li_seg.training.trainer import Trainer, TrainingDivergedError
 
 TINY = {
-    "data.crop_size": (48, 48), "train.batch_size": 2, "train.train_steps": 4, "train.log_every_steps": 1,
+    "data.crop_size": (48, 48), "train.batch_size": 2, "train.train_steps": 4, "train.epochs": None,
+    "train.log_every_steps": 1,
     "train.summary_every_steps": 1, "train.image_summary_every_steps": 2, "train.checkpoint_every_steps": 2,
     "train.deterministic": True, "eval.max_examples": 2, "eval.num_image_summaries": 1,
     "train.optimizer": "sgd", "train.learning_rate": 0.01, "train.lr_schedule": "poly",

@@ -26,9 +26,9 @@ Inputs are RGB in [0, 255], scaled to [-1, 1] inside (x / 127.5 - 1).
 
 from __future__ import annotations
 
-import keras
-
 from typing import Optional, Sequence
+
+import keras
 
 from li_seg.backbones.output_stride import atrous_schedule
 from li_seg.config import InhibitionConfig
