@@ -1,9 +1,10 @@
 """python -m scripts.compare_runs RUN_DIR [RUN_DIR ...]
 
 Tabulates finished runs side by side: each run's last evaluation (MODEL_DIR/eval/metrics-<step>.json: val mIoU
-and per-class IoU) and the last logged mean LI intensity of each LI layer (TensorBoard scalars
-"li_intensity_mean/<layer>"); then, per group of runs that differ only by a "-seed<N>" suffix, the mean and the
-sample standard deviation over seeds. Nothing is re-evaluated: what is printed is what the runs recorded.
+and per-class IoU) and the last logged mean and maximum LI intensity of each LI layer (TensorBoard scalars
+"li_intensity_mean/<layer>", "li_intensity_max/<layer>"); then, per group of runs that differ only by a
+"-seed<N>" suffix, the mean and the sample standard deviation over seeds. Nothing is re-evaluated: what is
+printed is what the runs recorded.
 """
 
 from __future__ import annotations
@@ -28,18 +29,20 @@ def last_metrics(model_dir: pathlib.Path) -> tuple[int, dict]:
     return int(files[-1].stem.split("-")[1]), json.loads(files[-1].read_text())
 
 
-def last_intensity_means(model_dir: pathlib.Path) -> dict[str, float]:
-    """The last value of every "li_intensity_mean/<layer>" scalar in MODEL_DIR/train's event files."""
+def last_intensities(model_dir: pathlib.Path) -> dict[str, float]:
+    """The last value of every "li_intensity_mean/<layer>" and "li_intensity_max/<layer>" scalar in
+    MODEL_DIR/train's event files, keyed "mean <layer>" / "max <layer>"."""
     values: dict[str, tuple[int, float]] = {}
     for path in sorted((model_dir / "train").glob("events.out.tfevents.*")):
         for event in tf.compat.v1.train.summary_iterator(str(path)):
             for value in event.summary.value:
-                if value.tag.startswith("li_intensity_mean/"):
+                if value.tag.startswith(("li_intensity_mean/", "li_intensity_max/")):
                     number = float(tf.make_ndarray(value.tensor)) if value.HasField("tensor") else value.simple_value
-                    layer = value.tag.split("/", 1)[1]
-                    if layer not in values or event.step >= values[layer][0]:
-                        values[layer] = (event.step, number)
-    return {layer: number for layer, (_, number) in values.items()}
+                    statistic, layer = value.tag.split("/", 1)
+                    key = f"{statistic.removeprefix('li_intensity_')} {layer}"
+                    if key not in values or event.step >= values[key][0]:
+                        values[key] = (event.step, number)
+    return {key: number for key, (_, number) in values.items()}
 
 
 def group_name(model_dir: pathlib.Path) -> str:
@@ -66,7 +69,7 @@ def main(argv: list[str]) -> int:
         except FileNotFoundError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-        runs.append((model_dir, step, metrics, last_intensity_means(model_dir)))
+        runs.append((model_dir, step, metrics, last_intensities(model_dir)))
     class_names = data.get_dataset_info(cfg.data.dataset).class_names
     header = f"{'run':<40} {'step':>5} {'mIoU':>6} " + " ".join(f"{name[:8]:>8}" for name in class_names)
     print(header)
@@ -83,10 +86,9 @@ def main(argv: list[str]) -> int:
             values = [100 * m[2]["per_class_iou"][index] for m in members if m[2]["per_class_iou"][index] is not None]
             if values:
                 print(f"      {class_name:<16} {_spread(values)}")
-        layers = sorted({layer for m in members for layer in m[3]})
-        for layer in layers:
-            means = [m[3][layer] for m in members if layer in m[3]]
-            print(f"      W_L mean {layer:<32} " + " ".join(f"{v:.4f}" for v in means))
+        for key in sorted({key for m in members for key in m[3]}, key=lambda k: k.split()[::-1]):
+            values = [m[3][key] for m in members if key in m[3]]
+            print(f"      W_L {key:<37} " + " ".join(f"{v:.4f}" for v in values))
     return 0
 
 

@@ -20,6 +20,7 @@ def _fake_run(directory, miou, intensity):
     with writer.as_default():
         for step, value in ((50, 0.0), (100, intensity)):
             tf.summary.scalar("li_intensity_mean/aspp1_lateral_inhibition", value, step=step)
+            tf.summary.scalar("li_intensity_max/aspp1_lateral_inhibition", 3 * value, step=step)
     writer.flush()
 
 
@@ -31,6 +32,7 @@ def test_groups_seeds_and_reports_mean_and_spread(tmp_path, capsys):
     assert "li-seed0                                   600  30.00" in out
     assert "li  " in out and "mIoU  35.00 +- 7.07 (n=2, 30.00-40.00)" in out
     assert "W_L mean aspp1_lateral_inhibition" in out and "0.0200 0.0400" in out
+    assert "W_L max aspp1_lateral_inhibition" in out and "0.0600 0.1200" in out
 
 
 def test_a_run_without_evaluation_is_named(tmp_path, capsys):

@@ -196,3 +196,4 @@ def test_li_only_finetuning_trains_intensities_and_bn_statistics_only(tmp_path):
     tags = event_tags(tmp_path / "train")
     assert "li_intensity/block_12_lateral_inhibition" in tags
     assert "li_intensity_mean/aspp1_lateral_inhibition" in tags
+    assert "li_intensity_max/block_9_lateral_inhibition" in tags

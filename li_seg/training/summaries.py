@@ -39,12 +39,13 @@ class Summaries:
                     tf.summary.scalar(f"iou/{name.replace(' ', '_').replace('/', '_')}", iou)
 
     def intensities(self, step: int, intensities: dict) -> None:
-        """The LI paper's W_L per LI layer: a histogram ("li_intensity/<layer>") and the layer's mean
-        ("li_intensity_mean/<layer>"), from `li_seg.layers.inhibition.intensities(model)`."""
+        """The LI paper's W_L per LI layer: a histogram ("li_intensity/<layer>"), the layer's mean and maximum
+        ("li_intensity_mean/<layer>", "li_intensity_max/<layer>"), from `li_seg.layers.inhibition.intensities`."""
         with self.train_writer.as_default(step=step):
             for layer, values in intensities.items():
                 tf.summary.histogram(f"li_intensity/{layer}", values)
                 tf.summary.scalar(f"li_intensity_mean/{layer}", float(np.mean(values)))
+                tf.summary.scalar(f"li_intensity_max/{layer}", float(np.max(values)))
 
     def images(self, step: int, samples, *, writer: str = "eval") -> None:
         """For each (image, label, prediction, name): image, ground truth overlay, prediction overlay, side by side."""
