@@ -42,7 +42,6 @@ def get_experiment(paper: str, ablation: Optional[str] = None) -> ExperimentConf
     return module.ABLATIONS[name]()
 
 
-
 def list_recipes(paper: str) -> list[str]:
     """The named training recipes of `paper`."""
     return list(_module(paper).RECIPES)
