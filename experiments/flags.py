@@ -17,6 +17,7 @@ from absl import flags
 
 from experiments import config as config_lib
 from experiments import datasets, papers
+from li_seg.layers.inhibition import has_lateral_inhibition
 from li_seg.training.checkpoints import resolve_checkpoint
 from li_seg.training.strategy import STRATEGIES
 
@@ -100,9 +101,7 @@ def _finetune(cfg: config_lib.ExperimentConfig, mode: str) -> config_lib.Experim
             f"--finetune={mode} continues a trained model: give --init_checkpoint=STAGE1_MODEL_DIR (or a checkpoint "
             "prefix such as STAGE1_MODEL_DIR/checkpoints/ckpt-1000)"
         )
-    model = cfg.model
-    inhibitions = [model.backbone.inhibition, model.aspp_inhibition]
-    if mode == "li_only" and not any(i is not None and i.kind == "li" for i in inhibitions):
+    if mode == "li_only" and not has_lateral_inhibition(cfg.model):
         raise config_lib.ConfigError(
             "--finetune=li_only trains LI intensities, but this model has no LI layer; choose an LI ablation "
             "(e.g. --ablation=li_mnv2_li_aspp)"

@@ -48,6 +48,7 @@ from experiments.papers import li_convs  # noqa: E402
 from li_seg import data  # noqa: E402
 from li_seg.evaluation.inference import predict_probabilities  # noqa: E402
 from li_seg.evaluation.visualization import colorize  # noqa: E402
+from li_seg.layers.inhibition import has_lateral_inhibition, intensities  # noqa: E402
 from li_seg.layers.lateral_inhibition import LateralInhibition  # noqa: E402
 from li_seg.models import build_model  # noqa: E402
 from li_seg.training.checkpoints import resolve_checkpoint, restore_model  # noqa: E402
@@ -61,14 +62,6 @@ class VisualizationError(ValueError):
 
 # ---------------------------------------------------------------------------------------------------------------
 # The model and its LI layers.
-
-
-def has_lateral_inhibition(model_config) -> bool:
-    """Whether a ModelConfig puts LI layers (kind "li", not the RD ablation) in the backbone or the ASPP."""
-    return any(
-        inhibition is not None and inhibition.kind == "li"
-        for inhibition in (model_config.backbone.inhibition, model_config.aspp_inhibition)
-    )
 
 
 def li_ablations() -> list[str]:
@@ -141,8 +134,7 @@ def select_layer(model: keras.Model, name: Optional[str]) -> tuple[keras.Model, 
 def intensity_report(model: keras.Model) -> str:
     """One line per LI layer: channels and mean / min / max of its learned W_L."""
     lines = ["learned LI intensities W_L (clipped to [0, 1]):"]
-    for name, (_, layer) in li_layers(model).items():
-        w = intensity(layer)
+    for name, w in intensities(model).items():
         lines.append(f"  {name:<32} C={w.size:<5} mean {w.mean():.4f}  min {w.min():.4f}  max {w.max():.4f}")
     return "\n".join(lines)
 

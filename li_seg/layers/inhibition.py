@@ -59,6 +59,14 @@ def inhibit(x, config: InhibitionConfig, name: str, *, input_relu: bool = True):
     return keras.layers.ReLU(name=f"{name}_inhibition_relu")(x)
 
 
+def has_lateral_inhibition(model_config) -> bool:
+    """Whether a ModelConfig puts LI layers (kind "li", not the RD ablation) in the backbone or the ASPP."""
+    return any(
+        inhibition is not None and inhibition.kind == "li"
+        for inhibition in (model_config.backbone.inhibition, model_config.aspp_inhibition)
+    )
+
+
 def intensities(model: keras.Model) -> dict[str, np.ndarray]:
     """The LI intensities W_L of every LateralInhibition layer in `model` (nested models included), by layer name,
     in build order."""
