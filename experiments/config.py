@@ -219,6 +219,7 @@ def validate(cfg: ExperimentConfig) -> None:
         "model.backbone.output_stride": (backbone.output_stride, OUTPUT_STRIDES),
         "model.backbone.stem": (backbone.stem, STEMS),
         "data.dataset": (d.dataset, tuple(data.list_datasets())),
+        "data.data_format": (d.data_format, data.DATA_FORMATS),
         "train.optimizer": (t.optimizer, OPTIMIZERS),
         "train.lr_schedule": (t.lr_schedule, SCHEDULES),
         "train.strategy": (t.strategy, STRATEGIES),
@@ -275,6 +276,11 @@ def validate(cfg: ExperimentConfig) -> None:
         errors.append("model.aspp_inhibition needs DeepLabv3's ASPP (deeplabv3 / deeplabv3plus), not deeplabv2")
     if model.aspp_input_relu and model.aspp_inhibition is None:
         errors.append("model.aspp_input_relu is the authors' ReLU for LI-ASPP: set model.aspp_inhibition too")
+    if (d.class_names or d.ignore_value is not None) and d.dataset != "folder":
+        errors.append(f"data.class_names / data.ignore_value describe the 'folder' dataset; {d.dataset!r} has its own")
+    if d.skip_bad_examples and d.data_format != "raw":
+        errors.append("data.skip_bad_examples scans raw files; prepared records were checked when they were written "
+                      "(use scripts.convert_dataset --skip_bad_examples)")
     if min(d.crop_size) < 1:
         errors.append(f"data.crop_size must be positive, got {list(d.crop_size)}")
     if not 0 < d.min_scale <= d.max_scale:

@@ -7,6 +7,8 @@ cores, and so also replaces the optimiser recipe with one that learns in 600 ste
 
 from __future__ import annotations
 
+_DEEPLAB_SCALES = {"data.min_scale": 0.5, "data.max_scale": 2.0, "data.scale_step": 0.25}
+
 PRESETS = {
     # Embedded procedural dataset (images 112-160 px): small crops, a run of a few minutes on a CPU, and an
     # optimiser that learns within it. The papers' recipes are tuned for 100k-step runs from ImageNet weights;
@@ -18,6 +20,16 @@ PRESETS = {
         "train.optimizer": "adam", "train.learning_rate": 1e-3, "train.adam_epsilon": 1e-7,
         "train.lr_schedule": "poly", "train.checkpoint_every_steps": 200, "train.eval_every_steps": 300,
     },
+    # The papers' datasets: research/deeplab's crops and scale range; the run length and optimiser come from the
+    # paper's ablation and --recipe. VOC trains on train_aug (10,582); CelebAMask-HQ is reported on test (LI-Convs
+    # Table IV).
+    "voc": {**_DEEPLAB_SCALES, "data.crop_size": (513, 513), "data.train_split": "train_aug"},
+    "cityscapes": {**_DEEPLAB_SCALES, "data.crop_size": (769, 769)},
+    "ade20k": {**_DEEPLAB_SCALES, "data.crop_size": (513, 513)},
+    "ade20k_151": {**_DEEPLAB_SCALES, "data.crop_size": (513, 513)},
+    "celebamask_hq": {**_DEEPLAB_SCALES, "data.crop_size": (513, 513), "data.eval_split": "test"},
+    "pascal_context": {**_DEEPLAB_SCALES, "data.crop_size": (513, 513)},
+    "pascal_context_59": {**_DEEPLAB_SCALES, "data.crop_size": (513, 513)},
     # CamVid, SegNet layout, 360x480: full-resolution crops with research/deeplab's scale range.
     "camvid": {
         "data.crop_size": (360, 480), "data.min_scale": 0.5, "data.max_scale": 2.0, "data.scale_step": 0.25,

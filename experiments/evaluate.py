@@ -22,7 +22,7 @@ def evaluate_checkpoint(cfg, model_dir, checkpoint: str, strategy):
     from li_seg.training.trainer import record_evaluation
 
     path = resolve_checkpoint(model_dir, checkpoint)
-    info = data.get_dataset_info(cfg.data.dataset)
+    info = data.get_dataset_info(cfg.data)
     with strategy.scope():
         model = build_model(cfg.model, info.num_classes)
     restore_model(model, path)

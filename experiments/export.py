@@ -26,7 +26,7 @@ def export_checkpoint(cfg, model_dir, checkpoint: str, export_dir=None) -> pathl
 
     path = resolve_checkpoint(model_dir, checkpoint)
     keras.mixed_precision.set_global_policy("float32")
-    model = build_model(cfg.model, data.get_dataset_info(cfg.data.dataset).num_classes)
+    model = build_model(cfg.model, data.get_dataset_info(cfg.data).num_classes)
     restore_model(model, path)
     export_dir = pathlib.Path(export_dir) if export_dir else pathlib.Path(model_dir) / "export"
     export_saved_model(model, str(export_dir), scales=cfg.eval.scales, add_flipped_images=cfg.eval.add_flipped_images)

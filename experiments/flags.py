@@ -17,6 +17,7 @@ from absl import flags
 
 from experiments import config as config_lib
 from experiments import datasets, papers
+from experiments.data_flags import data_overrides, define_data_flags
 from li_seg.layers.inhibition import has_lateral_inhibition
 from li_seg.training.checkpoints import resolve_checkpoint
 from li_seg.training.strategy import STRATEGIES
@@ -35,9 +36,8 @@ flags.DEFINE_enum(
 flags.DEFINE_string(
     "init_checkpoint", None, "Initial model weights: a model dir (its best, else latest checkpoint) or a prefix."
 )
+define_data_flags()
 flags.DEFINE_string("model_dir", None, "Checkpoints, TensorBoard logs, config.json, export (default runs/PAPER/...).")
-flags.DEFINE_string("dataset", None, "Dataset name (default: the embedded 'synthetic').")
-flags.DEFINE_string("data_dir", None, "The dataset's root directory.")
 flags.DEFINE_integer("batch_size", None, "Global training batch size.")
 flags.DEFINE_integer("train_steps", None, "Training steps (exclusive with --epochs).")
 flags.DEFINE_float("epochs", None, "Training epochs over the train split (exclusive with --train_steps).")
@@ -66,9 +66,10 @@ def _flag_overrides() -> dict:
     """Dotted config overrides from the flags the user gave."""
     if FLAGS.train_steps is not None and FLAGS.epochs is not None:
         raise config_lib.ConfigError("--train_steps and --epochs contradict each other: give one of them")
-    result = {}
+    result = data_overrides()
+    result.pop("data.dataset", None)  # chosen first, as it selects the dataset's preset
     simple = {
-        "data_dir": "data.data_dir", "batch_size": "train.batch_size", "learning_rate": "train.learning_rate",
+        "batch_size": "train.batch_size", "learning_rate": "train.learning_rate",
         "output_stride": "model.backbone.output_stride", "add_flipped_images": "eval.add_flipped_images",
         "seed": "train.seed", "deterministic": "train.deterministic", "mixed_precision": "train.mixed_precision",
         "strategy": "train.strategy", "tpu_address": "train.tpu_address",

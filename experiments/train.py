@@ -18,6 +18,8 @@ from experiments import config as config_lib  # noqa: E402
 from experiments import flags as cli  # noqa: E402
 
 FLAGS = cli.FLAGS
+# Data settings a run may change when it resumes: where and in which format the same examples are read.
+RESUMABLE_CHANGES = ("data_dir", "data_format", "check_split_sizes", "skip_bad_examples")
 
 
 def _check_model_dir(cfg, model_dir) -> None:
@@ -29,7 +31,7 @@ def _check_model_dir(cfg, model_dir) -> None:
         differences = [
             f"{section}.{key}: {saved[section][key]!r} (saved) vs {current[section][key]!r} (now)"
             for section in ("model", "data") for key in current[section]
-            if key != "data_dir" and saved[section][key] != current[section][key]
+            if key not in RESUMABLE_CHANGES and saved[section][key] != current[section][key]
         ]
         if differences:
             raise config_lib.ConfigError(

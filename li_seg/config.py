@@ -98,7 +98,15 @@ class DataConfig:
     """A dataset of `li_seg.data` and its input pipeline.
 
     dataset: a name from `li_seg.data.list_datasets()`; "synthetic" is embedded (no files needed).
-    data_dir: the dataset's root directory (unused by "synthetic").
+    data_dir: the dataset's root directory (unused by "synthetic"), laid out as `data_format` says.
+    data_format: "raw" (the dataset's official layout, README "Datasets"), "tfrecord" (the output directory of
+      `scripts.convert_dataset`) or "tfds" (a TFDS data_dir in which `tfds build` prepared li_seg_<dataset>).
+    check_split_sizes: refuse a raw split whose size differs from the papers' (`DatasetInfo.split_sizes`); turn
+      off to use a subset or a modified copy on purpose.
+    skip_bad_examples: before training, scan the split (`li_seg.data.validate`) and leave out examples that cannot
+      be read or have defects, reporting each; by default training stops at the first defect and names its file.
+    class_names, ignore_value: the "folder" dataset only: class names (overriding data_dir/classes.json) and the
+      stored label value that marks ignored pixels (mapped to li_seg's ignore label 255).
     crop_size: (height, width) of training crops; images smaller than the crop are padded (labels with ignore).
     min_scale, max_scale, scale_step: random scale augmentation; scale_step 0 = continuous uniform, otherwise the
       discrete set {min, min + step, ..., max} (research/deeplab: 0.5, 2.0, 0.25).
@@ -108,6 +116,11 @@ class DataConfig:
 
     dataset: str = "synthetic"
     data_dir: Optional[str] = None
+    data_format: str = "raw"
+    check_split_sizes: bool = True
+    skip_bad_examples: bool = False
+    class_names: tuple[str, ...] = ()
+    ignore_value: Optional[int] = None
     crop_size: tuple[int, int] = (128, 128)
     min_scale: float = 0.5
     max_scale: float = 2.0

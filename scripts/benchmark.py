@@ -332,7 +332,7 @@ def measure_pipeline(
     pipeline_warmup: int,
 ) -> dict:
     """tf.data training pipeline vs our train step (output stride 16), alternating; ratio pipeline/training."""
-    num_classes = data.get_dataset_info(data_config.dataset).num_classes
+    num_classes = data.get_dataset_info(data_config).num_classes
     dataset = data.build_dataset(data_config, data_config.train_split, training=True, batch_size=batch_size)
     _, train_run = ours_train_rounds(TRAINED_OUTPUT_STRIDE, num_classes, batch_size, tuple(data_config.crop_size))
     times = alternate(
@@ -406,7 +406,7 @@ def main(argv) -> None:
     )
     if note:
         print(note)
-    num_classes = data.get_dataset_info(data_config.dataset).num_classes
+    num_classes = data.get_dataset_info(data_config).num_classes
     common = dict(batch_size=FLAGS.batch_size, rounds=FLAGS.rounds, steps=FLAGS.steps, warmup=FLAGS.warmup_steps)
     print(f"batch {FLAGS.batch_size}, crop {crop[0]}x{crop[1]}, {num_classes} classes ({data_config.dataset}), "
           f"{FLAGS.rounds} rounds x {FLAGS.steps} steps, {FLAGS.warmup_steps} warm-up steps, alternating rounds")

@@ -70,7 +70,7 @@ def main(argv: list[str]) -> int:
             print(f"error: {error}", file=sys.stderr)
             return 2
         runs.append((model_dir, step, metrics, last_intensities(model_dir)))
-    class_names = data.get_dataset_info(cfg.data.dataset).class_names
+    class_names = data.get_dataset_info(cfg.data).class_names
     header = f"{'run':<40} {'step':>5} {'mIoU':>6} " + " ".join(f"{name[:8]:>8}" for name in class_names)
     print(header)
     for model_dir, step, metrics, _ in runs:

@@ -97,7 +97,7 @@ def load_trained_model(model_dir, checkpoint: str = "auto", *, require_li: bool 
     except FileNotFoundError as error:
         raise VisualizationError(str(error)) from None
     keras.mixed_precision.set_global_policy("float32")
-    model = build_model(cfg.model, data.get_dataset_info(cfg.data.dataset).num_classes)
+    model = build_model(cfg.model, data.get_dataset_info(cfg.data).num_classes)
     restore_model(model, path)
     return cfg, model
 
@@ -294,7 +294,7 @@ def visualize(
         raise VisualizationError(f"--channels and --classes must be >= 1, got {channels} and {classes}")
     cfg, model = load_trained_model(model_dir, checkpoint, require_li=True)
     li_layer = select_layer(model, layer)[1]
-    info = data.get_dataset_info(cfg.data.dataset)
+    info = data.get_dataset_info(cfg.data)
     if image_path is not None:
         image, label = load_image(image_path), None
     else:

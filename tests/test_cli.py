@@ -56,6 +56,11 @@ def run_main(capsys, *args):
         (["--params_override=train.learnin_rate=1"], "unknown config key train.learnin_rate; valid keys:"),
         (["--dataset=camvid", "--data_dir=/nonexistent/camvid"], "/nonexistent/camvid"),
         (["--mode=eval", "--model_dir=/nonexistent/run"], "no checkpoint in /nonexistent/run"),
+        (["--dataset=voc", "--data_format=tfrecord", "--skip_bad_examples"], "data.skip_bad_examples scans raw"),
+        (["--dataset=camvid", "--class_names=a,b"], "describe the 'folder' dataset; 'camvid' has its own"),
+        (["--dataset=voc", "--data_dir=/nonexistent/voc"], "/nonexistent/voc"),
+        (["--dataset=cityscapes", "--data_format=tfrecord", "--data_dir=/tmp"], "no converted 'train' split"),
+        (["--dataset=folder", "--data_dir=/tmp"], "needs class names"),
     ],
 )
 def test_bad_flags_end_with_a_clear_message_and_exit_code_2(args, message, tmp_path, capsys):

@@ -27,7 +27,7 @@ def test_registry_and_info():
     hash(info)  # frozen and hashable, split_sizes included
     camvid = data.get_dataset_info("camvid")
     assert camvid.class_names[0] == "sky" and camvid.class_names[-1] == "bicyclist" and camvid.num_classes == 11
-    with pytest.raises(ValueError, match="camvid, synthetic"):
+    with pytest.raises(ValueError, match="valid datasets: ade20k, ade20k_151, camvid, celebamask_hq, cityscapes,"):
         data.get_dataset_info("imagenet")
 
 

@@ -8,39 +8,16 @@ from PIL import Image
 
 from li_seg import data
 from li_seg.config import DataConfig
+from tests.fixtures import camvid as camvid_fixture
+from tests.data_helpers import iteration_error
 
-NAMES = ("a_001", "a_002", "a_003")
-HEIGHT, WIDTH = 24, 32
+HEIGHT, WIDTH = camvid_fixture.HEIGHT, camvid_fixture.WIDTH
 
 
 @pytest.fixture
 def tiny_camvid(tmp_path):
-    """3 train and 3 val pairs (24x32, labels 0-11) in the SegNet layout; returns (root, config)."""
-    rng = np.random.default_rng(0)
-    for split in ("train", "val"):
-        (tmp_path / split).mkdir()
-        (tmp_path / f"{split}annot").mkdir()
-        lines = []
-        for name in NAMES:
-            image = rng.integers(0, 256, (HEIGHT, WIDTH, 3), dtype=np.uint8)
-            Image.fromarray(image).save(tmp_path / split / f"{name}.png")
-            Image.fromarray(rng.integers(0, 12, (HEIGHT, WIDTH), dtype=np.uint8)).save(
-                tmp_path / f"{split}annot" / f"{name}.png"
-            )
-            lines.append(f"/SegNet/CamVid/{split}/{name}.png /SegNet/CamVid/{split}annot/{name}.png")
-        (tmp_path / f"{split}.txt").write_text("\n".join(lines) + "\n")
-    return tmp_path, DataConfig(dataset="camvid", data_dir=str(tmp_path), crop_size=(16, 16))
-
-
-def _iteration_error(config, split, training):
-    """Iterates the split like the trainer / evaluator and returns explain_error's DataError."""
-    dataset = data.build_dataset(config, split, training=training, batch_size=3 if training else 1)
-    with pytest.raises(tf.errors.InvalidArgumentError) as raised:
-        for _ in dataset.take(3):
-            pass
-    error = data.explain_error(raised.value, config, split)
-    assert isinstance(error, data.DataError)
-    return str(error)
+    """tests/fixtures/camvid.py's 3 train and 3 val pairs; returns (root, config)."""
+    return tmp_path, camvid_fixture.write(tmp_path)
 
 
 def test_the_clean_fixture_reads(tiny_camvid):
@@ -82,7 +59,7 @@ def test_corrupt_file_is_named(tiny_camvid, which):
     root, config = tiny_camvid
     path = root / ("val" if which == "image" else "valannot") / "a_002.png"
     path.write_bytes(path.read_bytes()[:60])  # truncated
-    message = _iteration_error(config, "val", training=False)
+    message = iteration_error(config, "val", training=False)
     assert f"{path} cannot be read or decoded" in message and "Fix (unreadable)" in message
     assert message.count("cannot be read") == 1  # the scan finds exactly the bad file
 
@@ -91,7 +68,7 @@ def test_size_mismatch_is_named(tiny_camvid):
     root, config = tiny_camvid
     label = root / "valannot" / "a_003.png"
     Image.fromarray(np.zeros((HEIGHT, WIDTH - 2), np.uint8)).save(label)
-    message = _iteration_error(config, "val", training=False)
+    message = iteration_error(config, "val", training=False)
     assert f"{label} is 24x30 but its image {root / 'val' / 'a_003.png'} is 24x32" in message
     assert "Fix (size_mismatch)" in message
 
@@ -102,7 +79,7 @@ def test_out_of_range_label_is_named_in_training(tiny_camvid):
     values = np.zeros((HEIGHT, WIDTH), np.uint8)
     values[:2, :3] = 12  # 11 is void (-> 255) and fine; 12 is not a CamVid id
     Image.fromarray(values).save(label)
-    message = _iteration_error(config, "train", training=True)
+    message = iteration_error(config, "train", training=True)
     assert f"{label} has values [12] (6 pixels)" in message and "[0, 11)" in message
     assert "Fix (label_values)" in message
 
@@ -111,7 +88,7 @@ def test_colour_label_is_named(tiny_camvid):
     root, config = tiny_camvid
     label = root / "valannot" / "a_001.png"
     Image.fromarray(np.zeros((HEIGHT, WIDTH, 3), np.uint8)).save(label)
-    message = _iteration_error(config, "val", training=False)
+    message = iteration_error(config, "val", training=False)
     assert f"{label} has 3 channels instead of 1" in message
 
 

@@ -12,7 +12,9 @@ import pathlib
 
 from li_seg.config import DataConfig
 from li_seg.data.errors import DataError
-from li_seg.data.files import require_data_dir, require_file, require_files_exist, require_split
+from li_seg.data.files import (
+    check_split_size, require_data_dir, require_file, require_files_exist, require_split,
+)
 from li_seg.data.info import IGNORE_LABEL, DatasetInfo
 from li_seg.data.label_map import make_label_map
 from li_seg.data.spec import DatasetSpec, Examples
@@ -32,11 +34,12 @@ INFO = DatasetInfo(
         (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192),
     ),
     split_sizes={"train": 367, "val": 101, "test": 233},
+    optional_splits=("test",),
 )
 
 
 def load_split(data_config: DataConfig, split: str) -> Examples:
-    """The pairs listed in <data_dir>/<split>.txt, checked to exist."""
+    """The pairs listed in <data_dir>/<split>.txt, checked to exist and to be the split's 367 / 101 / 233."""
     require_split(split, INFO.split_sizes, INFO.name)
     root = require_data_dir(data_config.data_dir, INFO.name, "train.txt, val.txt and train/, trainannot/, ...")
     listing = root / f"{split}.txt"
@@ -54,6 +57,7 @@ def load_split(data_config: DataConfig, split: str) -> Examples:
         images.append(image)
         labels.append(label)
     require_files_exist(images + labels, str(listing))
+    check_split_size(len(images), data_config, INFO.name, split, INFO.split_sizes[split], f"pairs in {listing}")
     names = tuple(pathlib.Path(image).stem for image in images)
     return Examples(names=names, images=tuple(images), labels=tuple(labels), listing=str(listing))
 

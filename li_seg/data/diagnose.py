@@ -3,8 +3,8 @@ file(s) and says how to fix them.
 
 - An in-graph check failure (`decode.py`) carries `li_seg.data check [<kind>] example <index>`: that example is
   inspected again here to describe the problem.
-- A decode failure carries no file name: every example of the split is inspected, eagerly, with the pipeline's own
-  `decode_image` / `decode_label`, and all bad files are reported (this takes a few seconds per thousand images).
+- A decode failure carries no file name: every example of the split is inspected, eagerly, with the dataset's own
+  `read_image` / `read_label`, and all bad files are reported (this takes a few seconds per thousand images).
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ import numpy as np
 import tensorflow as tf
 
 from li_seg.config import DataConfig
-from li_seg.data.decode import CHECK_PATTERN, decode_image, decode_label
+from li_seg.data.decode import CHECK_PATTERN
 from li_seg.data.errors import DataError
 from li_seg.data.info import IGNORE_LABEL
+from li_seg.data.label_map import apply_label_map
 from li_seg.data.registry import get_spec
 from li_seg.data.spec import DatasetSpec, Examples
 
@@ -46,12 +47,11 @@ _FIXES = {
 }
 
 
-def _decode(decode, examples: Examples, source, what: str, problems: list):
-    """Decodes eagerly; None (and an "unreadable" problem) if the bytes cannot be read or decoded."""
+def _read(reader, source, what: str, problems: list):
+    """Reads eagerly; None (and an "unreadable" problem) if the file cannot be read or decoded."""
     try:
-        data = source if examples.in_memory else tf.io.read_file(source)
-        return decode(data).numpy()
-    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError) as error:
+        return reader(tf.constant(source, tf.string)).numpy()
+    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, tf.errors.UnknownError) as error:
         reason = re.sub(r"\{\{.*?\}\}|\[Op:.*", "", error.message).strip()  # TensorFlow's node prefixes
         problems.append(Problem("unreadable", what, f"cannot be read or decoded as an image ({reason})"))
         return None
@@ -61,8 +61,8 @@ def inspect_example(spec: DatasetSpec, examples: Examples, index: int) -> list[P
     """Every problem of example `index`, found by decoding it eagerly and re-checking in NumPy."""
     problems: list[Problem] = []
     image_file, label_file = examples.image_file(index), examples.label_file(index)
-    image = _decode(decode_image, examples, examples.images[index], image_file, problems)
-    raw = _decode(decode_label, examples, examples.labels[index], label_file, problems)
+    image = _read(spec.read_image, examples.images[index], image_file, problems)
+    raw = _read(spec.read_label, examples.labels[index], label_file, problems)
     if raw is None:
         return problems
     if raw.shape[2] != 1:
@@ -73,8 +73,8 @@ def inspect_example(spec: DatasetSpec, examples: Examples, index: int) -> list[P
             "size_mismatch", label_file,
             f"is {raw.shape[0]}x{raw.shape[1]} but its image {image_file} is {image.shape[0]}x{image.shape[1]}",
         ))
-    label = np.asarray(spec.label_map)[raw[:, :, 0]]
-    bad = (label >= spec.info.num_classes) & (label != IGNORE_LABEL)
+    label = apply_label_map(raw[:, :, 0], spec.label_map).numpy()
+    bad = ((label < 0) | (label >= spec.info.num_classes)) & (label != IGNORE_LABEL)
     if bad.any():
         values = np.unique(label[bad]).tolist()
         problems.append(Problem(
@@ -93,6 +93,7 @@ def _report(problems: list[Problem], spec: DatasetSpec, examples: Examples, spli
     for kind in dict.fromkeys(problem.kind for problem in problems):
         fix = _FIXES[kind].format(listing=examples.listing, dataset=spec.info.name, last=spec.info.num_classes - 1)
         lines.append(f"Fix ({kind}): {fix}")
+    lines.append("Or leave the defective examples out: DataConfig.skip_bad_examples (--skip_bad_examples).")
     return "\n".join(lines)
 
 
@@ -101,7 +102,9 @@ def explain_error(exc: tf.errors.OpError, data_config: DataConfig, split: str) -
 
     Usage: `except tf.errors.InvalidArgumentError as e: raise explain_error(e, cfg, split) from None`.
     """
-    spec = get_spec(data_config.dataset)
+    spec = get_spec(data_config)
+    if data_config.data_format != "raw":
+        return _explain_record_error(exc, data_config, split)
     try:
         examples = spec.load_split(data_config, split)
     except DataError as error:  # files went missing since the pipeline was built
@@ -123,3 +126,15 @@ def explain_error(exc: tf.errors.OpError, data_config: DataConfig, split: str) -
             f"passes the checks, so the cause is not a data file. TensorFlow's error: {message}"
         )
     return DataError(_report(problems, spec, examples, split))
+
+
+def _explain_record_error(exc: tf.errors.OpError, data_config: DataConfig, split: str) -> DataError:
+    """Prepared records cannot be re-read one by one: the check's message (which names the record) or
+    TensorFlow's error, and the fix."""
+    match = re.search(r"li_seg\.data check \[\w+\] example \d+: [^\n]*", exc.message)
+    what = match.group(0) if match else exc.message
+    return DataError(
+        f"reading {data_config.dataset} {split} from {data_config.data_dir} ({data_config.data_format}) failed: "
+        f"{what}\nFix: the prepared records are damaged or were made from a defective copy: check the raw data with "
+        "python -m scripts.validate_dataset, then convert or build it again."
+    )

@@ -17,8 +17,10 @@ class DatasetInfo:
     class_names: one name per class id.
     ignore_label: label value skipped by losses and metrics (always 255 in li_seg).
     palette: one (R, G, B) colour per class id, for visualisation.
-    split_sizes: the standard number of examples per split name (informational: a split list of another length,
-      e.g. a subset, is read as it is; `li_seg.data.num_examples` gives the actual count).
+    split_sizes: the papers' number of examples per split name; a raw split of another size is refused unless
+      DataConfig.check_split_sizes is off (`li_seg.data.num_examples` gives the actual count).
+    optional_splits: splits that a copy of the dataset may lack (e.g. CamVid's held-out test split); the others
+      belong to every complete download.
     """
 
     name: str
@@ -27,6 +29,7 @@ class DatasetInfo:
     palette: tuple[tuple[int, int, int], ...]
     split_sizes: Mapping[str, int] = dataclasses.field(hash=False)
     ignore_label: int = IGNORE_LABEL
+    optional_splits: tuple[str, ...] = ()
 
     def __post_init__(self):
         if len(self.class_names) != self.num_classes or len(self.palette) != self.num_classes:

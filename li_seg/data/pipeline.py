@@ -4,7 +4,11 @@ Training is an infinite, fully deterministic and resumable stream. Global elemen
 example of step 0) reads example `index_shuffle(i % N, seed=(seed, i // N), N - 1)` (a fresh permutation of the
 N examples per epoch) and is augmented with stateless ops seeded by (seed, i). Nothing depends on what came before
 element i, so `start_step=k` starts at element k * batch_size without decoding the skipped data, and yields exactly
-the batches k, k + 1, ... of `start_step=0`.
+the batches k, k + 1, ... of `start_step=0`. Prepared records (data_format "tfrecord" / "tfds") are read as
+streams with the same guarantees (`streams.py`).
+
+With data_config.skip_bad_examples, a raw split is first scanned (`validate.py`) and the defective examples are
+left out, each one logged.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from typing import Optional
 import tensorflow as tf
 
 from li_seg.config import DataConfig
+from li_seg.data import streams, validate
 from li_seg.data.augment import augment
 from li_seg.data.decode import make_loader
 from li_seg.data.errors import DataError
@@ -22,13 +27,18 @@ from li_seg.data.spec import Examples
 
 
 def load_examples(data_config: DataConfig, split: str, max_examples: Optional[int] = None) -> Examples:
-    """The split's examples as listed by its dataset (first `max_examples` only, if given)."""
-    examples = get_spec(data_config.dataset).load_split(data_config, split)
+    """The raw split's examples as listed by its dataset, without the defective ones if
+    data_config.skip_bad_examples (first `max_examples` only, if given)."""
+    examples = get_spec(data_config).load_split(data_config, split)
+    if data_config.skip_bad_examples:
+        examples = validate.without_bad_examples(data_config, split, examples)
     return examples if max_examples is None else examples.take(max_examples)
 
 
 def num_examples(data_config: DataConfig, split: str) -> int:
-    """Number of examples in `split` of data_config's dataset."""
+    """Number of examples in `split` of data_config's dataset (in any data_format)."""
+    if data_config.data_format != "raw":
+        return streams.open_records(data_config, split, get_spec(data_config)).count
     return len(load_examples(data_config, split))
 
 
@@ -64,7 +74,15 @@ def build_dataset(
             f"need batch_size >= 1, start_step >= 0 and max_examples >= 1 or None, got {batch_size}, {start_step} "
             f"and {max_examples}"
         )
-    spec = get_spec(data_config.dataset)
+    spec = get_spec(data_config)
+    if data_config.data_format != "raw":
+        source = streams.open_records(data_config, split, spec)
+        if training:
+            dataset = streams.training_records(source, spec, data_config, seed, start_step * batch_size, max_examples)
+            dataset = dataset.batch(batch_size, drop_remainder=True)
+        else:
+            dataset = streams.evaluation_records(source, spec, max_examples).batch(batch_size)
+        return _finish(dataset)
     examples = load_examples(data_config, split, max_examples)
     if not len(examples):
         raise DataError(f"{examples.listing} lists no examples: add the split's image/label pairs to it")
@@ -90,6 +108,10 @@ def build_dataset(
         dataset = tf.data.Dataset.range(len(examples))
         dataset = dataset.map(eval_example, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         dataset = dataset.batch(batch_size)
+    return _finish(dataset)
+
+
+def _finish(dataset: tf.data.Dataset) -> tf.data.Dataset:
     options = tf.data.Options()
     options.deterministic = True
     return dataset.with_options(options).prefetch(tf.data.AUTOTUNE)

@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from li_seg.config import DataConfig
-from li_seg.data import synthetic_scenes
+from li_seg.data import readers, synthetic_scenes
 from li_seg.data.files import require_split
 from li_seg.data.info import DatasetInfo
 from li_seg.data.spec import DatasetSpec, Examples
@@ -64,4 +64,6 @@ def load_split(data_config: DataConfig, split: str) -> Examples:
     return _encoded_split(split)
 
 
-SPEC = DatasetSpec(info=INFO, load_split=load_split)
+SPEC = DatasetSpec(
+    info=INFO, load_split=load_split, read_image=readers.decode_image, read_label=readers.decode_label
+)

@@ -34,7 +34,7 @@ def _with_sizes(example):
 def evaluate(model, data_config, eval_config, *, strategy: Optional[tf.distribute.Strategy] = None) -> EvalResult:
     """Scores `model` on data_config.eval_split with eval_config's scales and flipping."""
     strategy = strategy or tf.distribute.get_strategy()
-    info = data.get_dataset_info(data_config.dataset)
+    info = data.get_dataset_info(data_config)
     num_classes, ignore = info.num_classes, info.ignore_label
     scales, flip = tuple(eval_config.scales), eval_config.add_flipped_images
 

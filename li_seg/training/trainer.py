@@ -59,7 +59,7 @@ class Trainer:
         self.cfg = cfg
         self.model_dir = pathlib.Path(model_dir)
         self.strategy = strategy
-        self.info = data.get_dataset_info(cfg.data.dataset)
+        self.info = data.get_dataset_info(cfg.data)
         train = cfg.train
         keras.mixed_precision.set_global_policy("mixed_float16" if train.mixed_precision else "float32")
         configure_determinism(train.seed, train.deterministic)
