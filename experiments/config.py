@@ -14,7 +14,9 @@ import types
 import typing
 from typing import Any, Mapping
 
-from li_seg.config import BackboneConfig, DataConfig, EvalConfig, InhibitionConfig, ModelConfig, TrainConfig
+from li_seg.config import (
+    BackboneConfig, DataConfig, EvalConfig, InhibitionConfig, ModelConfig, SmoothingConfig, TrainConfig,
+)
 
 
 class ConfigError(ValueError):
@@ -262,6 +264,7 @@ def validate(cfg: ExperimentConfig) -> None:
         elif len(backbone.multi_grid) != 3 or any(g < 1 for g in backbone.multi_grid):
             errors.append(f"model.backbone.multi_grid needs 3 positive rates (block4's units), got "
                           f"{list(backbone.multi_grid)}")
+    errors += _smoothing_errors(backbone)
     errors += _inhibition_errors("model.backbone.inhibition", backbone.inhibition, INHIBITION_KINDS)
     errors += _inhibition_errors("model.aspp_inhibition", model.aspp_inhibition, INHIBITION_KINDS)
     if backbone.name in BACKBONES:
@@ -295,6 +298,29 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError("invalid configuration:\n  - " + "\n  - ".join(errors))
 
 
+def _smoothing_errors(backbone: BackboneConfig) -> list[str]:
+    """What is wrong with model.backbone.smoothing (None = off is fine)."""
+    from li_seg.layers import smoothing as smoothing_lib
+
+    smoothing, key = backbone.smoothing, "model.backbone.smoothing"
+    if smoothing is None:
+        return []
+    choices = {
+        "kind": smoothing_lib.SMOOTHING_KINDS, "size_rule": smoothing_lib.FILTER_SIZE_RULES,
+        "gaussian_variant": smoothing_lib.GAUSSIAN_VARIANTS, "coefficients": smoothing_lib.COEFFICIENT_MODES,
+        "g_interact_variant": smoothing_lib.GROUP_INTERACTION_VARIANTS,
+    }
+    errors = [
+        f"{key}.{field}={getattr(smoothing, field)!r} is not one of {', '.join(map(repr, valid))}"
+        for field, valid in choices.items() if getattr(smoothing, field) not in valid
+    ]
+    if smoothing.sigma <= 0:
+        errors.append(f"{key}.sigma must be > 0, got {smoothing.sigma}")
+    if backbone.name == "mobilenet_v2":
+        errors.append(f"{key} smooths a ResNet's dilated units; mobilenet_v2 has none (use resnet50 / resnet101)")
+    return errors
+
+
 def _inhibition_errors(key: str, inhibition, kinds) -> list[str]:
     """What is wrong with an InhibitionConfig (None = off is fine)."""
     if inhibition is None:
@@ -324,7 +350,7 @@ def load(path: pathlib.Path) -> ExperimentConfig:
 
 __all__ = [
     "BackboneConfig", "ConfigError", "DataConfig", "EvalConfig", "ExperimentConfig", "InhibitionConfig", "ModelConfig",
-    "TrainConfig",
+    "SmoothingConfig", "TrainConfig",
     "auto_bn_momentum", "from_dict", "load", "override", "parse_params_override", "resolve", "save", "to_dict",
     "validate",
 ]

@@ -2,7 +2,8 @@
 
 A paper's ablation fixes the model and the optimiser recipe; the dataset decides crop size, augmentation range
 and how long a run is. The embedded "synthetic" preset is a demonstration sized for a few minutes on 2 CPU
-cores, and so also replaces the optimiser recipe with one that learns in 600 steps from scratch.
+cores, and so also replaces the optimiser recipe with one that learns in 600 steps from scratch (and trains BN,
+which the smoothing paper's recipe freezes for its pretrained weights).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ PRESETS = {
         "train.batch_size": 8, "train.train_steps": 600, "train.epochs": None,
         "train.optimizer": "adam", "train.learning_rate": 1e-3, "train.adam_epsilon": 1e-7,
         "train.lr_schedule": "poly", "train.checkpoint_every_steps": 200, "train.eval_every_steps": 300,
+        # From scratch BN must learn its statistics: the smoothing paper's frozen BN assumes pretrained weights.
+        "model.frozen_bn": False,
     },
     # The papers' datasets: research/deeplab's crops and scale range; the run length and optimiser come from the
     # paper's ablation and --recipe. VOC trains on train_aug (10,582); CelebAMask-HQ is reported on test (LI-Convs

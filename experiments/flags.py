@@ -28,7 +28,10 @@ FINETUNE_PATTERNS = {"li_only": (r"lateral_inhibition/intensity$",)}
 flags.DEFINE_enum("paper", "li_convs", papers.PAPERS, "The paper whose experiment table to use.")
 flags.DEFINE_string("ablation", None, "A row of the paper's tables (default: the paper's main model).")
 flags.DEFINE_enum("mode", "train_and_eval", MODES, "What to do.")
-flags.DEFINE_string("recipe", None, "A named training recipe of the paper (li_convs: paper, voc, ade20k, ...).")
+flags.DEFINE_string(
+    "recipe", None, "A named training recipe of the paper (li_convs: paper, voc, ade20k, ...; smoothing: voc, "
+    "cityscapes)."
+)
 flags.DEFINE_enum(
     "finetune", None, tuple(FINETUNE_PATTERNS),
     "Train only a subset from --init_checkpoint: li_only = the LI intensities (the LI paper's second stage).",

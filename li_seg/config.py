@@ -31,6 +31,32 @@ class InhibitionConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class SmoothingConfig:
+    """Smoothing of a ResNet's dilated 3x3 convs ("Efficient Smoothing of Dilated Convolutions", Ziegler et al.,
+    and Wang & Ji's baselines; `li_seg.layers.smoothing`).
+
+    kind: "average" / "gaussian" (fixed pre-filters, no weights), "ss_conv" (one (2r-1)^2 filter per layer shared
+      by the channels), "g_interact" (r^2 x r^2 sub-grid mixing after the conv), "aggregated" (learned convex
+      combination of average, Gaussian, SS Conv and identity).
+    size_rule: pre-filter size s from the rate r: "paper" (s = r) or "code" (the released code: s = r - 1).
+    sigma / gaussian_variant: the Gaussian's sigma (paper 1.0) and formula ("paper", or "code": the released
+      formula, in which sigma cancels: effective sigma 1/sqrt(2)).
+    trainable_average: the released code's Average: a trainable per-channel filter initialised to 1/s^2.
+    coefficients: "aggregated" only: "convex" (the paper: a >= 0, sum 1, as the softmax of 4 logits; one set for
+      the whole model, as in its Fig. 5) or "code" (one unconstrained 4-vector initialised to 0.25).
+    g_interact_variant: "paper" (the full mixing) or "code" (the authors' loop, which reads l[i] for l[0]).
+    """
+
+    kind: str = "gaussian"
+    size_rule: str = "paper"
+    sigma: float = 1.0
+    gaussian_variant: str = "paper"
+    trainable_average: bool = False
+    coefficients: str = "convex"
+    g_interact_variant: str = "paper"
+
+
+@dataclasses.dataclass(frozen=True)
 class BackboneConfig:
     """A feature extractor of `li_seg.backbones`.
 
@@ -44,6 +70,8 @@ class BackboneConfig:
     inhibition_positions: where, in the paper's names: MobileNetV2 "rb1" ... "rb17" (between expansion and
       depthwise), ResNet "conv2_1" ... "conv5_3" (between conv1 and conv2 of block b-1's unit u); empty = the
       paper's default (rb10, rb13, rb16 / conv5_3).
+    smoothing: ResNet only: smoothing of every unit whose 3x3 conv is dilated (at output stride 8 every unit of
+      block3 and block4, the smoothing paper's placement); None = off.
     """
 
     name: str = "mobilenet_v2"
@@ -53,6 +81,7 @@ class BackboneConfig:
     weights: Optional[str] = None
     inhibition: Optional[InhibitionConfig] = None
     inhibition_positions: tuple[str, ...] = ()
+    smoothing: Optional[SmoothingConfig] = None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,6 +1,7 @@
-"""python -m scripts.benchmark [--measure=model,pipeline,li] [--batch_size=8 --crop=180,240 --rounds=5 --steps=10]
+"""python -m scripts.benchmark [--measure=model,pipeline,li,smoothing] [--batch_size=8 --crop=180,240 --rounds=5
+    --steps=10]
 
-Three side-by-side throughput comparisons, each printed as a ratio. The contenders of one comparison run in
+Four side-by-side throughput comparisons, each printed as a ratio. The contenders of one comparison run in
 alternating rounds (A, B, A, B, ...) in one process, because these machines are noisy: a slow period then hits
 both, and the ratio stays meaningful where absolute numbers do not. Per contender: the median per-step time over
 the rounds, images/s, the spread (min-max over rounds) and every round's number; per comparison: the ratio of
@@ -36,6 +37,12 @@ the medians and the per-round paired ratios.
    --batch_size, argmax read back) of the LI ablation against its baseline, the four contenders alternating
    round by round; printed as time ratios LI/baseline. Targets (training): at most 1.03 for MobileNetV2,
    1.01 for ResNet-50. Same train step as comparison 1; both models of a pair get the same batch.
+4. smoothing: the cost of smoothing the dilated convs (smoothing paper, Table II: +4.3 % Average, +5.6 % Gaussian,
+   +24.9 % SS Conv, +13.8 % G Interact over DeepLabv2's training time). Training step time of each ablation of
+   --smoothing_ablations against `deeplabv2` (ResNet-101, output stride 8, frozen BN), all contenders alternating
+   round by round on the same batch; printed as time ratios ablation/deeplabv2. Target: at most 1.05 for
+   average and gaussian. Not in the default --measure (a ResNet-101 at OS 8 is slow here): run it with a
+   smaller batch and crop, e.g. --measure=smoothing --batch_size=2 --crop=161.
 """
 
 from __future__ import annotations
@@ -57,7 +64,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
-from experiments.papers import li_convs  # noqa: E402
+from experiments.papers import li_convs, smoothing  # noqa: E402
 from li_seg import data  # noqa: E402
 from li_seg.config import DataConfig, ModelConfig, TrainConfig  # noqa: E402
 from li_seg.layers.aspp import aspp_v3  # noqa: E402
@@ -73,6 +80,7 @@ ABLATION = "mnv2_aspp"
 TRAINED_OUTPUT_STRIDE = 16
 IGNORE_LABEL = 255
 
+MEASURES = ("model", "pipeline", "li", "smoothing")
 RoundFn = Callable[[int], float]  # runs n steps (or batches), returns the timed seconds
 # (LI ablation, its baseline, training-time target LI/baseline): the LI-Convs paper's Table VII pairs.
 LI_PAIRS = (
@@ -314,6 +322,24 @@ def measure_li(
     return result
 
 
+def measure_smoothing(
+    ablations, *, batch_size: int, crop: tuple, num_classes: int, rounds: int, steps: int, warmup: int
+) -> dict:
+    """Training time of each smoothing ablation vs deeplabv2, all alternating: {ablation: compare(...)} with
+    ratio = ablation's time over deeplabv2's, and "params": trainable parameters per contender."""
+    images, labels = random_batch(batch_size, crop, num_classes)
+    contenders, params = {}, {}
+    for ablation in ("deeplabv2", *ablations):
+        keras.utils.set_random_seed(0)
+        model = build_model(smoothing.ABLATIONS[ablation]().model, num_classes)
+        params[ablation] = trainable_parameters(model)
+        contenders[ablation] = (train_rounds(model, images, labels), steps)
+    times = alternate(contenders, rounds, warmup)
+    result = {ablation: compare(times, "deeplabv2", ablation, batch_size) for ablation in ablations}
+    result["params"] = params
+    return result
+
+
 def pipeline_data_config(dataset: str, data_dir: Optional[str], crop, min_scale, max_scale, scale_step):
     """The DataConfig of the pipeline and a note when CamVid's directory is absent (synthetic data instead)."""
     note = ""
@@ -396,10 +422,13 @@ def main(argv) -> None:
     del argv
     print_header()
     crop = tuple(int(v) for v in FLAGS.crop) * (2 if len(FLAGS.crop) == 1 else 1)
-    unknown = set(FLAGS.measure) - {"model", "pipeline", "li"}
-    if unknown or len(crop) != 2:
+    unknown = set(FLAGS.measure) - set(MEASURES)
+    unknown_ablations = [a for a in FLAGS.smoothing_ablations if a not in smoothing.ABLATIONS or a == "deeplabv2"]
+    if unknown or len(crop) != 2 or unknown_ablations:
         raise app.UsageError(
-            f"--measure: model,pipeline,li (got {FLAGS.measure}); --crop: H,W or S (got {FLAGS.crop})"
+            f"--measure: {','.join(MEASURES)} (got {FLAGS.measure}); --crop: H,W or S (got {FLAGS.crop}); "
+            f"--smoothing_ablations: from {', '.join(a for a in smoothing.ABLATIONS if a != 'deeplabv2')} "
+            f"(got {FLAGS.smoothing_ablations})"
         )
     data_config, note = pipeline_data_config(
         FLAGS.dataset, FLAGS.data_dir, crop, FLAGS.min_scale, FLAGS.max_scale, FLAGS.scale_step
@@ -446,6 +475,16 @@ def main(argv) -> None:
                     f"{baseline} (time ratio LI/baseline; paper Table VII)",
                     result[kind], "li", "baseline", bound, extras=result["params"], ratio_name="time",
                 )
+    if "smoothing" in FLAGS.measure:
+        result = measure_smoothing(FLAGS.smoothing_ablations, crop=crop, num_classes=num_classes, **common)
+        for ablation in FLAGS.smoothing_ablations:
+            paper = smoothing.PAPER_TRAINING_OVERHEAD.get(ablation)
+            print_comparison(
+                f"smoothing: training step, {ablation} vs deeplabv2 (ResNet-101 OS 8; time ratio; paper Table II: "
+                f"{'+%.1f %%' % (100 * paper) if paper is not None else 'not reported'})",
+                result[ablation], ablation, "deeplabv2", 1.05 if ablation in ("average", "gaussian") else None,
+                extras=result["params"], ratio_name="time",
+            )
 
 
 def define_flags() -> None:
@@ -464,6 +503,8 @@ def define_flags() -> None:
     flags.DEFINE_float("max_scale", 0.75, "...")
     flags.DEFINE_float("scale_step", 0.0, "0 = continuous scale range.")
     flags.DEFINE_list("li_ablations", [li for li, _, _ in LI_PAIRS], "LI ablations of --measure=li (LI_PAIRS).")
+    flags.DEFINE_list("smoothing_ablations", [a for a in smoothing.ABLATIONS if a != "deeplabv2"],
+                      "Smoothing ablations of --measure=smoothing, each timed against deeplabv2.")
     flags.DEFINE_integer("pipeline_batches", 20, "Batches per pipeline round.")
     flags.DEFINE_integer("pipeline_warmup", 2, "Untimed batches of each pipeline round's fresh iterator.")
 

@@ -15,10 +15,9 @@ import re
 import statistics
 import sys
 
-import tensorflow as tf
-
 from experiments import config as config_lib
 from li_seg import data
+from li_seg.training.summaries import read_scalars
 
 
 def last_metrics(model_dir: pathlib.Path) -> tuple[int, dict]:
@@ -32,17 +31,12 @@ def last_metrics(model_dir: pathlib.Path) -> tuple[int, dict]:
 def last_intensities(model_dir: pathlib.Path) -> dict[str, float]:
     """The last value of every "li_intensity_mean/<layer>" and "li_intensity_max/<layer>" scalar in
     MODEL_DIR/train's event files, keyed "mean <layer>" / "max <layer>"."""
-    values: dict[str, tuple[int, float]] = {}
-    for path in sorted((model_dir / "train").glob("events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
-            for value in event.summary.value:
-                if value.tag.startswith(("li_intensity_mean/", "li_intensity_max/")):
-                    number = float(tf.make_ndarray(value.tensor)) if value.HasField("tensor") else value.simple_value
-                    statistic, layer = value.tag.split("/", 1)
-                    key = f"{statistic.removeprefix('li_intensity_')} {layer}"
-                    if key not in values or event.step >= values[key][0]:
-                        values[key] = (event.step, number)
-    return {key: number for key, (_, number) in values.items()}
+    series = read_scalars(model_dir / "train", ("li_intensity_mean/", "li_intensity_max/"))
+    result = {}
+    for tag, values in series.items():
+        statistic, layer = tag.split("/", 1)
+        result[f"{statistic.removeprefix('li_intensity_')} {layer}"] = values[-1][1]
+    return result
 
 
 def group_name(model_dir: pathlib.Path) -> str:

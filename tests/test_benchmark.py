@@ -45,3 +45,14 @@ def test_li_overhead_measurement_reports_time_ratios():
         stats = result[kind]
         assert stats["ratio"] == pytest.approx(stats["li"]["median_s"] / stats["baseline"]["median_s"])
         assert len(stats["round_ratios"]) == 2
+
+
+@pytest.mark.slow  # traces two ResNet-101 train steps: about 40 s on a busy 2-core machine
+def test_smoothing_overhead_measurement_reports_time_ratios():
+    result = benchmark.measure_smoothing(
+        ["average"], batch_size=1, crop=(33, 33), num_classes=3, rounds=2, steps=1, warmup=1
+    )
+    assert result["params"]["average"] == result["params"]["deeplabv2"]  # fixed filters: no weights
+    stats = result["average"]
+    assert stats["ratio"] == pytest.approx(stats["average"]["median_s"] / stats["deeplabv2"]["median_s"])
+    assert len(stats["round_ratios"]) == 2

@@ -29,7 +29,17 @@ def _inbound(model, name):
     return [t._keras_history[0].name for t in node.input_tensors]
 
 
-@pytest.mark.parametrize("ablation", papers.list_ablations("li_convs"))
+# Table III's LI-ResNet-50 position rows differ from Table V's li_resnet50_li_aspp only in where LI sits (tested
+# without training by test_li_layers_sit_where_the_tables_say): their train steps run with -m slow, to keep the
+# default suite short.
+TABLE_III_POSITIONS = ("li_resnet50_aspp", "li_resnet50_conv4_6_conv5_3_aspp", "li_resnet50_conv3_4_aspp",
+                       "resnet50_li_aspp")
+
+
+@pytest.mark.parametrize("ablation", [
+    pytest.param(name, marks=pytest.mark.slow) if name in TABLE_III_POSITIONS else name
+    for name in papers.list_ablations("li_convs")
+])
 def test_every_ablation_builds_and_trains_a_step(ablation):
     """Each table row: a small input through the model, one optimizer step of its recipe, finite loss, and LI
     intensities that receive gradient and stay in [0, 1]. MobileNetV2 gets 96x96 inputs (a 6x6 OS-16 map, so

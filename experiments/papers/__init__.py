@@ -12,7 +12,7 @@ from typing import Optional
 
 from experiments.config import ConfigError, ExperimentConfig
 
-PAPERS = ("li_convs",)
+PAPERS = ("li_convs", "smoothing")
 
 
 def _module(paper: str):

@@ -46,10 +46,13 @@ def build_backbone(config: BackboneConfig, bn: BatchNormSettings) -> keras.Model
     if config.name == "mobilenet_v2":
         if config.multi_grid is not None:
             raise ValueError("multi_grid applies to ResNet backbones only; set it to None for mobilenet_v2.")
+        if config.smoothing is not None:
+            raise ValueError("smoothing applies to ResNet backbones only; set it to None for mobilenet_v2.")
         backbone = build_mobilenet_v2(config.output_stride, bn, config.inhibition, positions)
     else:
         backbone = build_resnet(
-            config.name, config.output_stride, bn, config.multi_grid, config.stem, config.inhibition, positions
+            config.name, config.output_stride, bn, config.multi_grid, config.stem, config.inhibition, positions,
+            config.smoothing,
         )
     if config.weights:
         load_backbone_weights(backbone, config.weights)

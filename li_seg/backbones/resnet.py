@@ -16,6 +16,11 @@ and conv2 of the units named in `inhibition_positions`, in the paper's names "co
 u ("conv5_3" = block4 unit 3, the default; Table III also conv4_6 and conv3_4). The LI-Conv's first ReLU is
 dropped: conv1's output is already rectified.
 
+Smoothing (Ziegler et al.; Wang & Ji): `smoothing` (a SmoothingConfig, `li_seg.layers.smoothing`) smooths the
+3x3 conv2 of every unit whose conv2 is dilated (rate > 1; at output stride 8 every unit of block3 and block4, the
+paper's DeepLabv2 placement): a pre-filter on conv2's input, or G Interact on conv2's output before its BN. The
+"aggregated" kind shares one AggregationCoefficients layer ("smoothing_coefficients") across all units.
+
 Layer names follow slim's scopes ("block1/unit_1/bottleneck_v1/conv1/BatchNorm" -> "block1_unit1_conv1_bn"),
 so that a converter from research/deeplab checkpoints maps names one to one.
 
@@ -32,9 +37,10 @@ from typing import Optional, Sequence
 import keras
 
 from li_seg.backbones.output_stride import atrous_schedule
-from li_seg.config import InhibitionConfig
+from li_seg.config import InhibitionConfig, SmoothingConfig
 from li_seg.layers.inhibition import inhibit
 from li_seg.layers.normalization import BatchNormSettings, batch_norm
+from li_seg.layers.smoothing import AggregationCoefficients, smoothing_layers
 
 BN_EPSILON = 1e-5
 MEAN_RGB = (123.15, 115.90, 103.06)  # research/deeplab feature_extractor._MEAN_RGB
@@ -54,8 +60,8 @@ def unit_names(name: str) -> dict[str, tuple[int, int]]:
     }
 
 
-def _conv_bn(x, filters, kernel_size, stride, rate, bn, name, relu=True):
-    """slim.conv2d (no bias) + BN [+ ReLU]; strided convs with conv2d_same's explicit padding."""
+def _conv_bn(x, filters, kernel_size, stride, rate, bn, name, relu=True, after_conv=None):
+    """slim.conv2d (no bias) [-> after_conv] + BN [+ ReLU]; strided convs with conv2d_same's explicit padding."""
     if stride > 1:
         pad_total = kernel_size - 1
         x = keras.layers.ZeroPadding2D((pad_total // 2, pad_total - pad_total // 2), name=f"{name}_pad")(x)
@@ -65,15 +71,18 @@ def _conv_bn(x, filters, kernel_size, stride, rate, bn, name, relu=True):
     x = keras.layers.Conv2D(
         filters, kernel_size, strides=stride, dilation_rate=rate, padding=padding, use_bias=False, name=name
     )(x)
+    if after_conv is not None:
+        x = after_conv(x)
     x = batch_norm(bn, BN_EPSILON, f"{name}_bn")(x)
     if relu:
         x = keras.layers.ReLU(name=f"{name}_relu")(x)
     return x
 
 
-def _bottleneck(x, depth, stride, rate, bn, name, inhibition=None):
+def _bottleneck(x, depth, stride, rate, bn, name, inhibition=None, smoothing=(None, None)):
     """research/deeplab resnet_v1_beta.bottleneck: 1x1 (depth / 4) -> 3x3 (stride, rate) -> 1x1 (depth), with
-    `inhibition` (an InhibitionConfig) between the first two when given."""
+    `inhibition` (an InhibitionConfig) between the first two when given, and `smoothing` = (pre-filter of the
+    3x3 conv's input, layer on its output) when not None."""
     if x.shape[-1] == depth:
         shortcut = keras.layers.MaxPooling2D(1, strides=stride, name=f"{name}_shortcut")(x) if stride > 1 else x
     else:
@@ -82,7 +91,10 @@ def _bottleneck(x, depth, stride, rate, bn, name, inhibition=None):
     y = _conv_bn(x, depth // 4, 1, 1, 1, bn, f"{name}_conv1")
     if inhibition is not None:
         y = inhibit(y, inhibition, name, input_relu=False)
-    y = _conv_bn(y, depth // 4, 3, stride, rate, bn, f"{name}_conv2")
+    pre_filter, after_conv = smoothing
+    if pre_filter is not None:
+        y = pre_filter(y)
+    y = _conv_bn(y, depth // 4, 3, stride, rate, bn, f"{name}_conv2", after_conv=after_conv)
     y = _conv_bn(y, depth, 1, 1, 1, bn, f"{name}_conv3", relu=False)
     y = keras.layers.Add(name=f"{name}_add")([shortcut, y])
     return keras.layers.ReLU(name=f"{name}_out")(y)
@@ -118,9 +130,10 @@ def build_resnet(
     stem: str = "beta",
     inhibition: Optional[InhibitionConfig] = None,
     inhibition_positions: Sequence[str] = DEFAULT_INHIBITION_POSITIONS,
+    smoothing: Optional[SmoothingConfig] = None,
 ) -> keras.Model:
     """ResNet `name` ("resnet50" / "resnet101") v1 at `output_stride` (LI-ResNet with `inhibition` at
-    `inhibition_positions`): images -> {"low_level", "high_level"}."""
+    `inhibition_positions`; `smoothing` of the dilated units): images -> {"low_level", "high_level"}."""
     if name not in UNITS:
         raise ValueError(f"Unknown ResNet {name!r}; valid: {sorted(UNITS)}.")
     if stem not in STEMS:
@@ -136,12 +149,19 @@ def build_resnet(
     images = keras.Input((None, None, 3), name="images")
     x = keras.layers.Rescaling(1.0, offset=[-m for m in MEAN_RGB], dtype="float32", name="preprocess")(images)
     x = _stem(x, stem, bn)
+    coefficients = None
+    if smoothing is not None and smoothing.kind == "aggregated":
+        coefficients = AggregationCoefficients(smoothing.coefficients, name="smoothing_coefficients")
     endpoints = {}
     for block, block_units in enumerate(unit_rates(units, output_stride, multi_grid), start=1):
         for unit, (stride, rate) in enumerate(block_units, start=1):
+            unit_name = f"block{block}_unit{unit}"
             unit_inhibition = inhibition if (block, unit) in inhibited else None
+            unit_smoothing = (None, None)
+            if smoothing is not None and rate > 1:
+                unit_smoothing = smoothing_layers(smoothing, rate, f"{unit_name}_conv2", coefficients)
             x = _bottleneck(
-                x, 4 * BASE_DEPTHS[block - 1], stride, rate, bn, f"block{block}_unit{unit}", unit_inhibition
+                x, 4 * BASE_DEPTHS[block - 1], stride, rate, bn, unit_name, unit_inhibition, unit_smoothing
             )
             if (block, unit) == LOW_LEVEL:
                 endpoints["low_level"] = x

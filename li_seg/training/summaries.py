@@ -63,3 +63,17 @@ class Summaries:
     def flush(self) -> None:
         self.train_writer.flush()
         self.eval_writer.flush()
+
+
+def read_scalars(directory, prefixes: tuple[str, ...]) -> dict[str, list[tuple[int, float]]]:
+    """The scalars whose tag starts with one of `prefixes` in the event files of `directory` (e.g. MODEL_DIR/train):
+    tag -> [(step, value), ...] sorted by step, the last value written for a step winning (a resumed run rewrites
+    steps after its checkpoint)."""
+    series: dict[str, dict[int, float]] = {}
+    for path in sorted(pathlib.Path(directory).glob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.tag.startswith(prefixes):
+                    number = float(tf.make_ndarray(value.tensor)) if value.HasField("tensor") else value.simple_value
+                    series.setdefault(value.tag, {})[event.step] = number
+    return {tag: sorted(values.items()) for tag, values in series.items()}

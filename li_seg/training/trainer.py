@@ -24,6 +24,7 @@ from absl import logging
 from li_seg import data
 from li_seg.evaluation.evaluator import EvalResult, evaluate
 from li_seg.layers.inhibition import intensities
+from li_seg.layers.smoothing import aggregation_coefficients
 from li_seg.models import build_model
 from li_seg.training.checkpoints import CheckpointKeeper, restore_model
 from li_seg.training.losses import l2_weight_decay, segmentation_loss
@@ -186,6 +187,7 @@ class Trainer:
             values.update({"learning_rate": learning_rate, "images_per_second": progress.images_per_second})
             self.summaries.scalars(step, values)
             self.summaries.intensities(step, intensities(self.model))
+            self.summaries.scalars(step, aggregation_coefficients(self.model))
         if step % train.image_summary_every_steps == 0:
             self.summaries.images(step, self._training_samples(batch), writer="train")
         if step % train.checkpoint_every_steps == 0 or step == train.train_steps:
