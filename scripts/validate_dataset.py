@@ -19,10 +19,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags  # noqa: E402
 
+from experiments import config as config_lib  # noqa: E402
 from experiments.data_flags import data_overrides, define_data_flags  # noqa: E402
 from li_seg import data  # noqa: E402
 from li_seg.config import DataConfig  # noqa: E402
 from li_seg.data import validate  # noqa: E402
+from li_seg.data.pipeline import available_splits  # noqa: E402
 from li_seg.data.registry import get_spec  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -30,11 +32,8 @@ MAX_PRINTED = 20
 
 
 def data_config_from_flags() -> DataConfig:
-    """The DataConfig the data flags describe (raw format)."""
-    fields = {key.removeprefix("data."): value for key, value in data_overrides().items()}
-    if "class_names" in fields:
-        fields["class_names"] = tuple(fields["class_names"])
-    return DataConfig(**fields)
+    """The DataConfig the data flags describe (ConfigError, a ValueError, for a value of the wrong type)."""
+    return config_lib.override(config_lib.ExperimentConfig(), data_overrides()).data
 
 
 def splits_to_scan(data_config: DataConfig, requested) -> list[str]:
@@ -45,16 +44,7 @@ def splits_to_scan(data_config: DataConfig, requested) -> list[str]:
         if unknown:
             raise data.DataError(f"{info.name} has no split(s) {unknown}; its splits: {', '.join(info.split_sizes)}")
         return list(requested)
-    return [split for split in info.split_sizes
-            if split not in info.optional_splits or _lists(data_config, split)]
-
-
-def _lists(data_config: DataConfig, split: str) -> bool:
-    try:
-        get_spec(data_config).load_split(dataclasses.replace(data_config, check_split_sizes=False), split)
-        return True
-    except data.DataError:
-        return False
+    return available_splits(dataclasses.replace(data_config, check_split_sizes=False))
 
 
 def format_report(report: validate.SplitReport, class_names) -> str:

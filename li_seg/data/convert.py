@@ -65,18 +65,19 @@ def _record_function(spec: DatasetSpec, examples: Examples):
     """index -> (encoded image, label PNG of class ids, name, height, width), with the pipeline's checks."""
     load = make_loader(spec, examples)
     sources = tf.constant(examples.images, tf.string)
-    if spec.read_image is readers.read_image:  # a plain image file: keep its own bytes
-        encode = lambda index, image: tf.io.read_file(tf.gather(sources, index))  # noqa: E731
-    elif spec.read_image is readers.decode_image:  # in-memory encoded bytes
-        encode = lambda index, image: tf.gather(sources, index)  # noqa: E731
-    else:  # the dataset transforms what it reads (e.g. resizes): store what it read, losslessly
-        encode = lambda index, image: tf.io.encode_png(tf.cast(image, tf.uint8))  # noqa: E731
+    # The image's own encoded bytes when the dataset decodes them unchanged (a file, or in-memory bytes); None when
+    # it transforms what it reads (e.g. resizes), which is then stored losslessly as a PNG.
+    own_bytes = {readers.read_image: tf.io.read_file, readers.decode_image: tf.identity}.get(spec.read_image)
 
     def record(index):
         image, label, name = load(index)
+        if own_bytes is None:
+            encoded = tf.io.encode_png(tf.cast(image, tf.uint8))
+        else:
+            encoded = own_bytes(tf.gather(sources, index))
         shape = tf.shape(label, out_type=tf.int64)
         label_png = tf.io.encode_png(tf.cast(label, tf.uint8)[:, :, None])
-        return encode(index, image), label_png, name, shape[0], shape[1]
+        return encoded, label_png, name, shape[0], shape[1]
 
     return record
 

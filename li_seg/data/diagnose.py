@@ -131,8 +131,8 @@ def explain_error(exc: tf.errors.OpError, data_config: DataConfig, split: str) -
 def _explain_record_error(exc: tf.errors.OpError, data_config: DataConfig, split: str) -> DataError:
     """Prepared records cannot be re-read one by one: the check's message (which names the record) or
     TensorFlow's error, and the fix."""
-    match = re.search(r"li_seg\.data check \[\w+\] example \d+: [^\n]*", exc.message)
-    what = match.group(0) if match else exc.message
+    match = CHECK_PATTERN.search(exc.message)
+    what = exc.message[match.start():].splitlines()[0] if match else exc.message
     return DataError(
         f"reading {data_config.dataset} {split} from {data_config.data_dir} ({data_config.data_format}) failed: "
         f"{what}\nFix: the prepared records are damaged or were made from a defective copy: check the raw data with "

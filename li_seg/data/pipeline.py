@@ -35,6 +35,22 @@ def load_examples(data_config: DataConfig, split: str, max_examples: Optional[in
     return examples if max_examples is None else examples.take(max_examples)
 
 
+def available_splits(data_config: DataConfig) -> list[str]:
+    """The dataset's splits present in data_config's copy: every split except the optional ones (e.g. CamVid's
+    held-out test) that cannot be listed there."""
+    spec = get_spec(data_config)
+
+    def lists(split: str) -> bool:
+        try:
+            spec.load_split(data_config, split)
+            return True
+        except DataError:
+            return False
+
+    info = spec.info
+    return [split for split in info.split_sizes if split not in info.optional_splits or lists(split)]
+
+
 def num_examples(data_config: DataConfig, split: str) -> int:
     """Number of examples in `split` of data_config's dataset (in any data_format)."""
     if data_config.data_format != "raw":

@@ -26,6 +26,7 @@ import tensorflow_datasets as tfds
 from li_seg.config import DataConfig
 from li_seg.data import convert
 from li_seg.data.errors import DataError
+from li_seg.data.pipeline import available_splits
 from li_seg.data.registry import get_spec, list_datasets
 from li_seg.data.streams import RecordSource
 
@@ -80,22 +81,11 @@ class _Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
         data_config = DataConfig(dataset=self.DATASET, data_dir=str(dl_manager.manual_dir),
                                  check_split_sizes=self.builder_config.check_split_sizes)
-        info = get_spec(data_config).info
-        return {split: self._generate_examples(data_config, split) for split in info.split_sizes
-                if split not in info.optional_splits or _lists(data_config, split)}
+        return {split: self._generate_examples(data_config, split) for split in available_splits(data_config)}
 
     def _generate_examples(self, data_config: DataConfig, split: str):
         for image, label, name, _, _ in convert.encoded_examples(data_config, split):
             yield name.decode(), {"image": io.BytesIO(image), "label": io.BytesIO(label), "name": name.decode()}
-
-
-def _lists(data_config: DataConfig, split: str) -> bool:
-    """Whether an optional split is present in the download."""
-    try:
-        get_spec(data_config).load_split(data_config, split)
-        return True
-    except DataError:
-        return False
 
 
 def _make_builder(dataset: str) -> type:
