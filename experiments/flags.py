@@ -4,9 +4,9 @@ Order of precedence (later wins): the paper's ablation -> the dataset's preset -
 -> --finetune -> --params_override. In eval and export modes an existing MODEL_DIR/config.json replaces the
 first three, so `--mode=export --model_dir=DIR` needs no other flag.
 
---finetune=li_only is the LI paper's second stage: it restores --init_checkpoint (a stage-1 model dir or a
-checkpoint prefix) and trains only the LI intensities (every variable path ending in "lateral_inhibition/
-intensity"); BN layers still run in training mode, so their moving statistics keep updating.
+--finetune=STAGE runs one of the paper's extra stages (`PaperRecord.stages`, e.g. li_convs' li_only, the LI
+paper's second stage): it restores --init_checkpoint (a stage-1 model dir or a checkpoint prefix) and trains only
+the stage's variables; BN layers still run in training mode, so their moving statistics keep updating.
 """
 
 from __future__ import annotations
@@ -18,23 +18,26 @@ from absl import flags
 from experiments import config as config_lib
 from experiments import datasets, papers
 from experiments.data_flags import data_overrides, define_data_flags
-from li_seg.layers.inhibition import has_lateral_inhibition
 from li_seg.training.checkpoints import resolve_checkpoint
 from li_seg.training.strategy import STRATEGIES
 
 MODES = ("train", "eval", "train_and_eval", "export")
-FINETUNE_PATTERNS = {"li_only": (r"lateral_inhibition/intensity$",)}
+
+
+def _per_paper(names) -> str:
+    """"paper: a, b; paper2: c" for the help texts, from the papers' records."""
+    return "; ".join(f"{paper}: {', '.join(names(papers.record(paper))) or 'none'}" for paper in papers.PAPERS)
+
 
 flags.DEFINE_enum("paper", "li_convs", papers.PAPERS, "The paper whose experiment table to use.")
 flags.DEFINE_string("ablation", None, "A row of the paper's tables (default: the paper's main model).")
 flags.DEFINE_enum("mode", "train_and_eval", MODES, "What to do.")
 flags.DEFINE_string(
-    "recipe", None, "A named training recipe of the paper (li_convs: paper, voc, ade20k, ...; smoothing: voc, "
-    "cityscapes)."
+    "recipe", None, f"A named training recipe of the paper ({_per_paper(lambda record: record.recipes)})."
 )
-flags.DEFINE_enum(
-    "finetune", None, tuple(FINETUNE_PATTERNS),
-    "Train only a subset from --init_checkpoint: li_only = the LI intensities (the LI paper's second stage).",
+flags.DEFINE_string(
+    "finetune", None, "An extra stage of the paper, training a subset from --init_checkpoint "
+    f"({_per_paper(lambda record: record.stages)}).",
 )
 flags.DEFINE_string(
     "init_checkpoint", None, "Initial model weights: a model dir (its best, else latest checkpoint) or a prefix."
@@ -47,7 +50,7 @@ flags.DEFINE_float("epochs", None, "Training epochs over the train split (exclus
 flags.DEFINE_list("crop_size", None, "Training crop: H,W or one size for both.")
 flags.DEFINE_float("learning_rate", None, "Base learning rate.")
 flags.DEFINE_integer("output_stride", None, "Backbone output stride: 8, 16 or 32.")
-flags.DEFINE_list("atrous_rates", None, "ASPP atrous rates, e.g. 6,12,18.")
+flags.DEFINE_list("atrous_rates", None, "DeepLab heads: ASPP atrous rates, e.g. 6,12,18.")
 flags.DEFINE_list("eval_scales", None, "Evaluation scales, e.g. 0.5,0.75,1.0,1.25,1.5,1.75.")
 flags.DEFINE_boolean("add_flipped_images", None, "Also evaluate horizontally flipped images.")
 flags.DEFINE_integer("seed", None, "Random seed (weights, data order, augmentation, dropout).")
@@ -88,7 +91,7 @@ def _flag_overrides() -> dict:
         crop = FLAGS.crop_size * 2 if len(FLAGS.crop_size) == 1 else FLAGS.crop_size
         result["data.crop_size"] = crop
     if FLAGS.atrous_rates is not None:
-        result["model.atrous_rates"] = FLAGS.atrous_rates
+        result["model.head.atrous_rates"] = FLAGS.atrous_rates
     if FLAGS.eval_scales is not None:
         result["eval.scales"] = FLAGS.eval_scales
     if FLAGS.init_checkpoint is not None:
@@ -98,19 +101,19 @@ def _flag_overrides() -> dict:
     return result
 
 
-def _finetune(cfg: config_lib.ExperimentConfig, mode: str) -> config_lib.ExperimentConfig:
-    """--finetune: train only FINETUNE_PATTERNS[mode] of a model restored from train.init_checkpoint."""
+def _finetune(cfg: config_lib.ExperimentConfig, paper: str, name: str) -> config_lib.ExperimentConfig:
+    """--finetune: the paper's stage `name`, training only its variables of a model restored from
+    train.init_checkpoint."""
+    stage = papers.stage(paper, name)
     if not cfg.train.init_checkpoint:
         raise config_lib.ConfigError(
-            f"--finetune={mode} continues a trained model: give --init_checkpoint=STAGE1_MODEL_DIR (or a checkpoint "
+            f"--finetune={name} continues a trained model: give --init_checkpoint=STAGE1_MODEL_DIR (or a checkpoint "
             "prefix such as STAGE1_MODEL_DIR/checkpoints/ckpt-1000)"
         )
-    if mode == "li_only" and not has_lateral_inhibition(cfg.model):
-        raise config_lib.ConfigError(
-            "--finetune=li_only trains LI intensities, but this model has no LI layer; choose an LI ablation "
-            "(e.g. --ablation=li_mnv2_li_aspp)"
-        )
-    return config_lib.override(cfg, {"train.trainable_patterns": FINETUNE_PATTERNS[mode]})
+    refusal = stage.refuses(cfg.model)
+    if refusal:
+        raise config_lib.ConfigError(f"--finetune={name} {refusal}")
+    return config_lib.override(cfg, {"train.trainable_patterns": stage.trainable_patterns})
 
 
 def default_model_dir(paper: str, ablation: str, dataset: str) -> pathlib.Path:
@@ -134,6 +137,6 @@ def experiment_from_flags() -> tuple[config_lib.ExperimentConfig, pathlib.Path]:
             cfg = papers.apply_recipe(FLAGS.paper, FLAGS.recipe, cfg)
     cfg = config_lib.override(cfg, _flag_overrides())
     if FLAGS.finetune:
-        cfg = _finetune(cfg, FLAGS.finetune)
+        cfg = _finetune(cfg, FLAGS.paper, FLAGS.finetune)
     cfg = config_lib.override(cfg, config_lib.parse_params_override(FLAGS.params_override))
     return cfg, model_dir

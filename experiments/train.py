@@ -1,92 +1,23 @@
 """python -m experiments.train --paper=P --ablation=A [--dataset=D --data_dir=DIR] [--mode=...]
 
-Trains, evaluates and exports one row of a paper's tables. Re-running the same command resumes from the latest
-checkpoint in --model_dir. Configuration errors, bad data and a diverging loss end with a one-paragraph message
-(exit code 2 or 1), not a traceback.
+Trains, evaluates and exports one row of a paper's tables (`experiments.runner`). Re-running the same command
+resumes from the latest checkpoint in --model_dir. Configuration errors, bad data and a diverging loss end with a
+one-paragraph message (exit code 2 or 1), not a traceback.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app, logging  # noqa: E402
+from absl import app  # noqa: E402
 
-from experiments import config as config_lib  # noqa: E402
-from experiments import flags as cli  # noqa: E402
-
-FLAGS = cli.FLAGS
-# Data settings a run may change when it resumes: where and in which format the same examples are read.
-RESUMABLE_CHANGES = ("data_dir", "data_format", "check_split_sizes", "skip_bad_examples")
-
-
-def _check_model_dir(cfg, model_dir) -> None:
-    """Refuses to resume a model dir that holds a different model or dataset; records config.json."""
-    saved_path = model_dir / "config.json"
-    if saved_path.exists():
-        saved = config_lib.to_dict(config_lib.load(saved_path))
-        current = config_lib.to_dict(cfg)
-        differences = [
-            f"{section}.{key}: {saved[section][key]!r} (saved) vs {current[section][key]!r} (now)"
-            for section in ("model", "data") for key in current[section]
-            if key not in RESUMABLE_CHANGES and saved[section][key] != current[section][key]
-        ]
-        if differences:
-            raise config_lib.ConfigError(
-                f"{model_dir} holds a run of a different model or dataset:\n  " + "\n  ".join(differences)
-                + "\nUse a new --model_dir, or the saved settings to resume it."
-            )
-    model_dir.mkdir(parents=True, exist_ok=True)
-    config_lib.save(cfg, saved_path)
-
-
-def run(cfg, model_dir, mode: str, *, checkpoint: str = "auto", export_dir=None) -> None:
-    """Runs one mode for a resolved, validated config (callable from Python as well as from the command line)."""
-    from li_seg.training.strategy import make_strategy
-
-    if mode in ("train", "train_and_eval"):
-        from li_seg.training.trainer import Trainer
-
-        _check_model_dir(cfg, model_dir)
-        trainer = Trainer(cfg, model_dir, make_strategy(cfg.train.strategy, cfg.train.tpu_address))
-        result = trainer.train(evaluate_during_training=mode == "train_and_eval")
-        logging.info("finished at step %d in %s", result.step, model_dir)
-    elif mode == "eval":
-        from experiments.evaluate import evaluate_checkpoint
-
-        evaluate_checkpoint(cfg, model_dir, checkpoint, make_strategy(cfg.train.strategy, cfg.train.tpu_address))
-    elif mode == "export":
-        from experiments.export import export_checkpoint
-
-        export_checkpoint(cfg, model_dir, checkpoint, export_dir)
-    else:
-        raise config_lib.ConfigError(f"unknown mode {mode!r}; valid modes: {', '.join(cli.MODES)}")
+from experiments import runner  # noqa: E402
 
 
 def main(argv) -> int:
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    logging.set_verbosity(logging.INFO)
-    from li_seg import data
-    from li_seg.training.trainer import TrainingDivergedError
-
-    try:
-        cfg, model_dir = cli.experiment_from_flags()
-        config_lib.validate(cfg)
-        # Counting the train split also checks that the dataset is where data_dir says, before any model is built;
-        # export needs no data, and eval and export read an already resolved MODEL_DIR/config.json.
-        training = FLAGS.mode in ("train", "train_and_eval")
-        cfg = config_lib.resolve(cfg, data.num_examples(cfg.data, cfg.data.train_split) if training else 0)
-        run(cfg, model_dir, FLAGS.mode, checkpoint=FLAGS.checkpoint, export_dir=FLAGS.export_dir)
-    except (config_lib.ConfigError, FileNotFoundError, data.DataError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    except TrainingDivergedError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return runner.main(argv)
 
 
 if __name__ == "__main__":

@@ -58,26 +58,45 @@ class SmoothingConfig:
 
 @dataclasses.dataclass(frozen=True)
 class BackboneConfig:
-    """A feature extractor of `li_seg.backbones`.
+    """A feature extractor of `li_seg.backbones`: every stage by name (README "Models").
 
-    name: "mobilenet_v2" (width 1.0, up to RB17's 320-channel projection), "resnet50" or "resnet101" (v1).
-    output_stride: 8, 16 or 32, reached by replacing strides with dilation (research/deeplab's rule).
-    multi_grid: ResNet only: per-unit rate multipliers of the last block, e.g. (1, 2, 4); None = all 1.
-    stem: ResNet only: "beta" (research/deeplab resnet_v1_beta: three 3x3 convs 64, 64, 128) or "plain" (7x7).
+    name: "mobilenet_v2" (width 1.0, up to RB17's 320-channel projection), "resnet18" / "resnet34" (basic
+      blocks), "resnet50" / "resnet101" / "resnet152" (bottlenecks); ResNets are v1.
+    output_stride: 8, 16 or 32, reached by replacing strides with dilation.
+    multi_grid: ResNet only: per-unit rate multipliers of the last block (one per unit, e.g. (1, 2, 4)); None = 1.
+    layout: ResNet only, where the strides sit and how a dilated block is dilated (`li_seg.backbones.resnet_plan`):
+      "slim" (research/deeplab, TF-slim: the stride in the *last* unit of blocks 1-3, on the 3x3 conv; LI-Convs,
+      smoothing), "torchvision" (ResNet v1.5: the stride in the *first* unit of blocks 2-4, on the 3x3 conv; the
+      first unit of a dilated block keeps the previous rate; PAN, CycleNet) or "caffe" (the original ResNet and
+      DeepLabv2: the stride on the first 1x1 conv of the first unit, max-pool in ceil mode, every unit of a
+      dilated block at its rate; DifNet's released code).
+    stem: ResNet only: "beta" (three 3x3 convs of `stem_widths`, the first with stride 2: research/deeplab's
+      resnet_v1_beta, PSPNet, mmsegmentation's ResNetV1c) or "plain" (one 7x7 conv, 64 channels).
+    stem_widths: the "beta" stem's three widths: (64, 64, 128) research/deeplab and PyTorch-Encoding, (32, 32, 64)
+      mmsegmentation's ResNetV1c.
+    normalization: how the RGB input in [0, 255] is normalised inside the backbone, which must match the
+      pretrained weights: "unit_range" (x / 127.5 - 1: keras.applications MobileNetV2), "mean_rgb" (x minus
+      research/deeplab's mean RGB), "imagenet" ((x / 255 - mean) / std: torchvision), "caffe_bgr" (BGR order
+      minus the Caffe mean: DeepLabv2, DifNet). None = the backbone's convention (MobileNetV2 "unit_range";
+      ResNet by layout: slim "mean_rgb", torchvision "imagenet", caffe "caffe_bgr").
     weights: path to pretrained weights (a Keras .h5 / .weights.h5 file, or a TF checkpoint prefix of this
       backbone); None = random initialisation. Nothing is ever downloaded.
-    inhibition: LI (or RD) in front of the 3x3 conv of chosen blocks (LI-MobileNetV2, LI-ResNet); None = off.
-    inhibition_positions: where, in the paper's names: MobileNetV2 "rb1" ... "rb17" (between expansion and
-      depthwise), ResNet "conv2_1" ... "conv5_3" (between conv1 and conv2 of block b-1's unit u); empty = the
-      paper's default (rb10, rb13, rb16 / conv5_3).
+    inhibition: LI (or RD) in front of the 3x3 conv of chosen units (LI-MobileNetV2, LI-ResNet; a unit hook of
+      `li_seg.layers.inhibition`); None = off.
+    inhibition_positions: where, by unit name: MobileNetV2 "rb1" ... "rb17" (between expansion and depthwise),
+      ResNet "conv2_1" ... "conv5_<n>" (between conv1 and conv2 of block b-1's unit u); empty = the LI paper's
+      default (rb10, rb13, rb16 / conv5_3).
     smoothing: ResNet only: smoothing of every unit whose 3x3 conv is dilated (at output stride 8 every unit of
-      block3 and block4, the smoothing paper's placement); None = off.
+      block3 and block4, the smoothing paper's placement; a unit hook of `li_seg.layers.smoothing`); None = off.
     """
 
     name: str = "mobilenet_v2"
     output_stride: int = 16
     multi_grid: Optional[tuple[int, ...]] = None
+    layout: str = "slim"
     stem: str = "beta"
+    stem_widths: tuple[int, int, int] = (64, 64, 128)
+    normalization: Optional[str] = None
     weights: Optional[str] = None
     inhibition: Optional[InhibitionConfig] = None
     inhibition_positions: tuple[str, ...] = ()
@@ -85,41 +104,61 @@ class BackboneConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    """A segmentation model of `li_seg.models`.
+class HeadConfig:
+    """Base class of the architectures' head configs. Each architecture registered in `li_seg.models` has its
+    own subclass, defined beside its builder (e.g. `li_seg.models.deeplab.DeepLabConfig`), which validates
+    itself: `errors(model_config, where)` lists what is wrong, with the valid values."""
 
-    architecture: "deeplabv2" (ASPP-v2: 3x3 convs to the classes, summed), "deeplabv3" (ASPP with image pooling),
-      "deeplabv3plus" (DeepLabv3 + the v3+ decoder on the backbone's low-level features).
-    atrous_rates: ASPP rates (v3: the three atrous branches; v2: the four summed convs).
-    aspp_separable: v3 ASPP atrous branches as depthwise-separable convs (research/deeplab MobileNetV2/LI paper).
-    aspp_channels: width of the v3 ASPP branches and of its projection.
-    image_pooling: v3 ASPP image-pooling branch.
-    decoder_channels / low_level_channels / decoder_separable: the v3+ decoder (256, 48, separable).
-    dropout_rate: dropout after the v3 ASPP projection (research/deeplab: keep_prob 0.9).
+    def errors(self, model: "ModelConfig", where: str = "model.head") -> list[str]:
+        return []
+
+
+@dataclasses.dataclass(frozen=True)
+class AuxHeadConfig:
+    """An auxiliary head for deep supervision (`li_seg.models.aux_head`; PSPNet, SPNet and CycleNet's training):
+    3x3 conv `channels` (no bias) -> BN -> ReLU -> channel dropout `dropout_rate` -> 1x1 conv with bias to the
+    classes, on the backbone endpoint `feature`, upsampled to the input. The model returns it as output `name`
+    beside "logits"; training adds its cross-entropy weighted by `loss_weight`, everything else reads "logits"
+    only (`li_seg.models.main_logits`; README "Models").
+    """
+
+    name: str = "aux_logits"
+    feature: str = "block3"
+    channels: int = 256
+    dropout_rate: float = 0.1
+    loss_weight: float = 0.4
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """A segmentation model of `li_seg.models`: backbone -> head -> optional auxiliary heads.
+
+    architecture: a name registered in `li_seg.models` ("deeplabv2", "deeplabv3", "deeplabv3plus", ...). It is
+      also the tag of `head`: config.json stores the head's fields, and the architecture says which head config
+      class reads them.
+    backbone: the feature extractor.
+    head: the architecture's own head config (e.g. `li_seg.models.deeplab.DeepLabConfig`); None = that class's
+      defaults (filled in on construction when the architecture is registered).
+    aux_heads: auxiliary heads trained beside the head (none by default).
     bn_momentum: Keras convention (moving = m * moving + (1 - m) * batch). None = chosen from the training length
       by `experiments.config` (see BUILD_NOTES "BN momentum"); `build_model` reads None as 0.99.
     frozen_bn: BN layers in inference mode and not trained (DeepLabv2 recipe).
     sync_bn: synchronized BN across replicas (keras BatchNormalization(synchronized=True)).
-    aspp_inhibition: LI-ASPP (or RD-ASPP): LI (or RD) in front of each atrous conv of the v3 ASPP; None = off.
-    aspp_input_relu: the authors' code's ReLU on the whole ASPP input when LI is on (all branches see it);
-      the paper's LI-Conv applies that ReLU to the atrous branches only (default).
     """
 
     architecture: str = "deeplabv3"
     backbone: BackboneConfig = BackboneConfig()
-    atrous_rates: tuple[int, ...] = (6, 12, 18)
-    aspp_separable: bool = True
-    aspp_channels: int = 256
-    image_pooling: bool = True
-    decoder_channels: int = 256
-    low_level_channels: int = 48
-    decoder_separable: bool = True
-    dropout_rate: float = 0.1
+    head: Optional[HeadConfig] = None
+    aux_heads: tuple[AuxHeadConfig, ...] = ()
     bn_momentum: Optional[float] = None
     frozen_bn: bool = False
     sync_bn: bool = False
-    aspp_inhibition: Optional[InhibitionConfig] = None
-    aspp_input_relu: bool = False
+
+    def __post_init__(self):
+        if self.head is None:
+            from li_seg.models.registry import default_head  # the registry imports the builders (TensorFlow)
+
+            object.__setattr__(self, "head", default_head(self.architecture))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,7 +210,6 @@ class TrainConfig:
     lr_multipliers: (regex on variable path, multiplier) pairs; first match wins (DeepLabv2: classifier 10x / 20x).
     trainable_patterns: regexes on variable path; when non-empty only matching variables are trained (the
       rest keep their values; BN statistics still update).
-    aux_loss_weight: weight of auxiliary logits when the model returns a dict with "aux_logits".
     strategy: "default", "mirrored", "multi_worker_mirrored" (TF_CONFIG) or "tpu" (tpu_address).
     checkpoint_every_steps / keep_checkpoints: periodic checkpoints; the best by mIoU is kept apart.
     eval_every_steps: evaluation during train_and_eval (0 = only at the end).
@@ -192,7 +230,6 @@ class TrainConfig:
     weight_decay: float = 4e-5
     lr_multipliers: tuple[tuple[str, float], ...] = ()
     trainable_patterns: tuple[str, ...] = ()
-    aux_loss_weight: float = 0.4
     mixed_precision: bool = False
     strategy: str = "default"
     tpu_address: Optional[str] = None

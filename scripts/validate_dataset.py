@@ -24,7 +24,7 @@ from experiments.data_flags import data_overrides, define_data_flags  # noqa: E4
 from li_seg import data  # noqa: E402
 from li_seg.config import DataConfig  # noqa: E402
 from li_seg.data import validate  # noqa: E402
-from li_seg.data.pipeline import available_splits  # noqa: E402
+from li_seg.data.examples import available_splits  # noqa: E402
 from li_seg.data.registry import get_spec  # noqa: E402
 
 FLAGS = flags.FLAGS

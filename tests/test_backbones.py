@@ -9,8 +9,9 @@ import pytest
 import tensorflow as tf
 
 from li_seg.backbones import build_backbone, load_backbone_weights
+from li_seg.backbones.input_normalization import MEAN_RGB
 from li_seg.backbones.output_stride import atrous_schedule
-from li_seg.backbones.resnet import MEAN_RGB, UNITS, unit_rates
+from li_seg.backbones.resnet_plan import unit_schedule
 from li_seg.config import BackboneConfig
 from li_seg.layers.normalization import BatchNormSettings
 
@@ -80,13 +81,13 @@ def test_mobilenet_v2_depthwise_strides_and_rates(output_stride, expected):
 
 
 def test_resnet_unit_rates_with_multi_grid():
-    os16 = unit_rates(UNITS["resnet50"], 16, (1, 2, 4))
+    os16 = unit_schedule("resnet50", "slim", 16, (1, 2, 4))
     assert [s for s, _ in os16[0]] == [1, 1, 2] and [s for s, _ in os16[1]] == [1, 1, 1, 2]
     assert os16[2] == [(1, 1)] * 6  # block3 de-strided, rate still 1
     assert os16[3] == [(1, 2), (1, 4), (1, 8)]
-    os8 = unit_rates(UNITS["resnet50"], 8, (1, 2, 4))
+    os8 = unit_schedule("resnet50", "slim", 8, (1, 2, 4))
     assert os8[1][-1] == (1, 1) and os8[2] == [(1, 2)] * 6 and os8[3] == [(1, 4), (1, 8), (1, 16)]
-    assert unit_rates(UNITS["resnet101"], 32)[3] == [(1, 1)] * 3
+    assert unit_schedule("resnet101", "slim", 32)[3] == [(1, 1)] * 3
 
 
 def test_resnet_layers_carry_the_rates(resnet50_os16):
@@ -141,7 +142,7 @@ def test_endpoint_sizes_are_ceil_divisions(name, stem, output_stride, channels, 
     backbone = resnet50_os16 if (name, output_stride) == ("resnet50", 16) else build_backbone(config, BN)
     height, width = 33, 47
     outputs = backbone(_images(height, width))
-    low, high = outputs["low_level"].shape, outputs["high_level"].shape
+    low, high = outputs["low_level"].shape, outputs["block4"].shape
     assert low == (1, math.ceil(height / 4), math.ceil(width / 4), channels[0])  # (1, 9, 12, C)
     assert high == (1, math.ceil(height / output_stride), math.ceil(width / output_stride), channels[1])
 
@@ -158,7 +159,7 @@ def test_keras_mobilenet_v2_h5_loads_and_matches(keras_mnv2_h5, frozen):
     keras_low, keras_high = _keras_endpoints(keras_model)(images / 127.5 - 1.0)
     outputs = ours(images)
     assert float(np.abs(keras_high).max()) > 0.05  # a non-trivial comparison
-    np.testing.assert_allclose(outputs["high_level"], keras_high, atol=1e-5)
+    np.testing.assert_allclose(outputs["block4"], keras_high, atol=1e-5)
     np.testing.assert_allclose(outputs["low_level"], keras_low, atol=1e-5)
 
 
@@ -170,7 +171,7 @@ def test_odd_sizes_match_keras_built_for_that_size(keras_mnv2_h5):
     ours = build_backbone(BackboneConfig(output_stride=32, weights=path), BN)
     images = _images(65, 65)
     _, keras_high = _keras_endpoints(sized)(images / 127.5 - 1.0)
-    np.testing.assert_allclose(ours(images)["high_level"], keras_high, atol=1e-5)
+    np.testing.assert_allclose(ours(images)["block4"], keras_high, atol=1e-5)
 
 
 def test_dilated_mobilenet_v2_takes_the_same_weights(keras_mnv2_h5):
@@ -179,7 +180,7 @@ def test_dilated_mobilenet_v2_takes_the_same_weights(keras_mnv2_h5):
     images = _images(64, 96)
     keras_low, _ = _keras_endpoints(keras_model)(images / 127.5 - 1.0)
     outputs = ours(images)
-    assert outputs["high_level"].shape == (1, 4, 6, 320)
+    assert outputs["block4"].shape == (1, 4, 6, 320)
     np.testing.assert_allclose(outputs["low_level"], keras_low, atol=1e-5)  # dilation starts after RB3
 
 
@@ -239,4 +240,4 @@ def test_bn_settings_reach_every_bn_layer():
     bns = [layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert len(bns) == 51
     assert all(b.momentum == 0.9997 and b.synchronized and not b.trainable and b.epsilon == 1e-3 for b in bns)
-    assert backbone(_images(33, 33))["high_level"].shape == (1, 2, 2, 320)
+    assert backbone(_images(33, 33))["block4"].shape == (1, 2, 2, 320)

@@ -1,23 +1,24 @@
-"""scripts/benchmark.py: the Keras contender is our architecture (fast), both comparisons run tiny (slow: -m slow)."""
+"""scripts/benchmark.py: the Keras contender is our architecture (fast), the comparisons run tiny (slow: -m slow)."""
 
 import pytest
 
 from li_seg.data import get_dataset_info
 from li_seg.models import build_model
 from scripts import benchmark
+from scripts.benchmarking import keras_reference, timing
 
 CROP = (32, 32)
 
 
 @pytest.mark.parametrize("output_stride", [16, 32])
 def test_keras_contender_is_the_same_architecture(output_stride):
-    backbone = benchmark.keras_mobilenet_v2(output_stride, (*CROP, 3))
+    backbone = keras_reference.keras_mobilenet_v2(output_stride, (*CROP, 3))
     size = CROP[0] // output_stride
     assert tuple(backbone.output.shape[1:]) == (size, size, 320)
     ours = build_model(benchmark.model_config(output_stride), 11)
-    theirs = benchmark.build_keras_deeplab(benchmark.model_config(output_stride), 11, CROP)
-    images, _ = benchmark.random_batch(2, CROP, 11)
-    checks = benchmark.check_same_architecture(ours, theirs, images)  # asserts params, decay and outputs equal
+    theirs = keras_reference.build_keras_deeplab(benchmark.model_config(output_stride), 11, CROP)
+    images, _ = timing.random_batch(2, CROP, 11)
+    checks = keras_reference.check_same_architecture(ours, theirs, images)  # asserts params, decay and outputs equal
     assert checks["params"]["ours"] == checks["params"]["keras"] > 2_000_000
 
 
@@ -36,23 +37,27 @@ def test_both_measurements_positive_throughputs():
 
 
 @pytest.mark.slow  # traces four steps of two MobileNetV2 models: about 60 s on a busy 2-core machine
-def test_li_overhead_measurement_reports_time_ratios():
-    result = benchmark.measure_li(
-        "li_mnv2_li_aspp", "mnv2_aspp", batch_size=1, crop=CROP, num_classes=3, rounds=2, steps=1, warmup=1
+def test_li_cost_measurement_reports_time_ratios():
+    (result,) = benchmark.measure_cost(
+        "li_convs", ["li_mnv2_li_aspp"], batch_size=1, crop=CROP, num_classes=3, rounds=2, steps=1, warmup=1
     )
-    assert result["params"]["li"] - result["params"]["baseline"] == 2_880  # 3 x 320 (ASPP) + 384 + 576 + 960
-    for kind in ("train", "infer"):
-        stats = result[kind]
-        assert stats["ratio"] == pytest.approx(stats["li"]["median_s"] / stats["baseline"]["median_s"])
+    cost, measured, params = result
+    assert (cost.ablation, cost.baseline) == ("li_mnv2_li_aspp", "mnv2_aspp")
+    assert params["ablation"] - params["baseline"] == 2_880  # 3 x 320 (ASPP) + 384 + 576 + 960
+    assert set(measured) == {"train", "infer"}  # Table VII reports both
+    for stats in measured.values():
+        assert stats["ratio"] == pytest.approx(stats["ablation"]["median_s"] / stats["baseline"]["median_s"])
         assert len(stats["round_ratios"]) == 2
 
 
 @pytest.mark.slow  # traces two ResNet-101 train steps: about 40 s on a busy 2-core machine
-def test_smoothing_overhead_measurement_reports_time_ratios():
-    result = benchmark.measure_smoothing(
-        ["average"], batch_size=1, crop=(33, 33), num_classes=3, rounds=2, steps=1, warmup=1
+def test_smoothing_cost_measurement_reports_time_ratios():
+    (result,) = benchmark.measure_cost(
+        "smoothing", ["average"], batch_size=1, crop=(33, 33), num_classes=3, rounds=2, steps=1, warmup=1
     )
-    assert result["params"]["average"] == result["params"]["deeplabv2"]  # fixed filters: no weights
-    stats = result["average"]
-    assert stats["ratio"] == pytest.approx(stats["average"]["median_s"] / stats["deeplabv2"]["median_s"])
+    cost, measured, params = result
+    assert params["ablation"] == params["baseline"]  # fixed filters: no weights
+    assert set(measured) == {"train"}  # Table II reports training time only
+    stats = measured["train"]
+    assert stats["ratio"] == pytest.approx(stats["ablation"]["median_s"] / stats["baseline"]["median_s"])
     assert len(stats["round_ratios"]) == 2

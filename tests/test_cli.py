@@ -19,9 +19,10 @@ from experiments import papers
 from experiments import train
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-TINY_FLAGS = [
+TINY_FLAGS = [  # mnv2_aspp's DeepLabv3 head on a ResNet-18: what a user's override does, and fast to trace
     "--paper=li_convs", "--ablation=mnv2_aspp", "--crop_size=48", "--batch_size=2", "--deterministic",
-    "--params_override=train.log_every_steps=1,train.checkpoint_every_steps=2,eval.max_examples=2",
+    "--params_override=train.log_every_steps=1,train.checkpoint_every_steps=2,eval.max_examples=2,"
+    "model.backbone.name=resnet18,model.backbone.layout=torchvision,model.backbone.stem=plain",
 ]
 
 
@@ -96,7 +97,7 @@ def test_finetune_and_recipe_flags_shape_the_config(tmp_path):
         cfg, _ = cli.experiment_from_flags()
     assert cfg.model == papers.get_experiment("li_convs", "li_mnv2_li_aspp").model
     assert cfg.train.init_checkpoint == str(stage1 / "best" / "ckpt-7")
-    assert cfg.train.trainable_patterns == cli.FINETUNE_PATTERNS["li_only"]
+    assert cfg.train.trainable_patterns == papers.stage("li_convs", "li_only").trainable_patterns
     assert (cfg.train.optimizer, cfg.train.learning_rate, cfg.train.train_steps) == ("sgd", 0.007, 115_440)
     assert cfg.data.crop_size == (513, 513)  # the recipe wins over the camvid preset
 

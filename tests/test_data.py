@@ -7,7 +7,8 @@ from PIL import Image
 
 from li_seg import data
 from li_seg.config import DataConfig
-from li_seg.data import augment, synthetic
+from li_seg.data import augment
+from li_seg.data.datasets import synthetic
 from li_seg.data.pipeline import example_index
 
 SMALL = DataConfig(crop_size=(48, 64))  # synthetic, default scale range 0.5-2.0 step 0.25, flip

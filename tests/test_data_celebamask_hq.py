@@ -8,7 +8,7 @@ from PIL import Image
 
 from li_seg import data
 from li_seg.config import DataConfig
-from li_seg.data.pipeline import load_examples
+from li_seg.data.examples import load_examples
 from tests.fixtures import celebamask_hq as fixture
 from tests.data_helpers import iteration_error
 

@@ -11,7 +11,7 @@ import scipy.io
 import tensorflow as tf
 
 from li_seg import data
-from li_seg.data import pascal_context
+from li_seg.data.datasets import pascal_context
 from li_seg.data.registry import get_spec
 from tests.fixtures import pascal_context as fixture
 

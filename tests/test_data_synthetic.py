@@ -4,8 +4,8 @@ pixels, and not solvable from pixel colour."""
 import numpy as np
 import pytest
 
-from li_seg.data import synthetic, synthetic_scenes
-from li_seg.data.synthetic_scenes import BACKGROUND, WIRE
+from li_seg.data.datasets import synthetic, synthetic_scenes
+from li_seg.data.datasets.synthetic_scenes import BACKGROUND, WIRE
 
 
 @pytest.fixture(scope="module")

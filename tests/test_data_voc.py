@@ -13,8 +13,8 @@ import tensorflow as tf
 from PIL import Image
 
 from li_seg import data
-from li_seg.data import voc
-from li_seg.data.palettes import voc_colormap
+from li_seg.data.datasets import voc
+from li_seg.data.datasets.palettes import voc_colormap
 from li_seg.data.registry import get_spec
 from tests.fixtures import voc as fixture
 from tests.data_helpers import iteration_error

@@ -9,7 +9,6 @@ import tensorflow as tf
 
 from experiments import config as config_lib
 from experiments import papers
-from experiments.flags import FINETUNE_PATTERNS
 from li_seg.config import BackboneConfig, InhibitionConfig, ModelConfig
 from li_seg.layers import LateralInhibition, intensities
 from li_seg.models import build_model
@@ -29,15 +28,17 @@ def _inbound(model, name):
     return [t._keras_history[0].name for t in node.input_tensors]
 
 
-# Table III's LI-ResNet-50 position rows differ from Table V's li_resnet50_li_aspp only in where LI sits (tested
-# without training by test_li_layers_sit_where_the_tables_say): their train steps run with -m slow, to keep the
-# default suite short.
-TABLE_III_POSITIONS = ("li_resnet50_aspp", "li_resnet50_conv4_6_conv5_3_aspp", "li_resnet50_conv3_4_aspp",
-                       "resnet50_li_aspp")
+# In the default suite, one train step for each distinct structure: the MobileNetV2 baseline, the main model (LI in
+# backbone and ASPP), Table I's LI rate 5 and 5x5 zones, LI in RB1 (which has no expansion), and the ResNet-50
+# decoder models with RD and with LI. The other rows differ from these only in where or how LI is initialised,
+# which test_li_layers_sit_where_the_tables_say (placement) and scripts/model_table's tests (exact parameter counts)
+# check without training; their train steps run with -m slow, to keep the default suite short.
+TRAINED_BY_DEFAULT = ("mnv2_aspp", "li_mnv2_li_aspp", "mnv2_li_aspp_rate5", "mnv2_li_aspp_zone5", "li_mnv2_rb1_6_aspp",
+                      "rd_resnet50_rd_aspp_decoder", "li_resnet50_li_aspp_decoder")
 
 
 @pytest.mark.parametrize("ablation", [
-    pytest.param(name, marks=pytest.mark.slow) if name in TABLE_III_POSITIONS else name
+    name if name in TRAINED_BY_DEFAULT else pytest.param(name, marks=pytest.mark.slow)
     for name in papers.list_ablations("li_convs")
 ])
 def test_every_ablation_builds_and_trains_a_step(ablation):
@@ -53,7 +54,7 @@ def test_every_ablation_builds_and_trains_a_step(ablation):
     images = tf.random.uniform((2, size, size, 3), 0, 255)
     labels = tf.random.uniform((2, size, size), 0, 5, dtype=tf.int32)
     with tf.GradientTape() as tape:
-        loss = segmentation_loss(labels, model(images, training=True), ignore_label=255, aux_loss_weight=0.0)
+        loss = segmentation_loss(labels, model(images, training=True), ignore_label=255)
     gradients = tape.gradient(loss, model.trainable_variables)
     optimizer.apply_gradients(zip(gradients, model.trainable_variables))
     assert np.isfinite(float(loss))
@@ -116,7 +117,8 @@ def test_li_aspp_rectifies_only_the_atrous_branches_by_default():
         assert _inbound(model, f"aspp{i}_lateral_inhibition") == ["aspp_atrous_input_relu"]
         assert _inbound(model, f"aspp{i}_depthwise") == [f"aspp{i}_inhibition_relu"]
     assert _inbound(model, "aspp0") == ["mobilenet_v2"]
-    authors = dataclasses.replace(papers.get_experiment("li_convs", "mnv2_li_aspp").model, aspp_input_relu=True)
+    model_config = papers.get_experiment("li_convs", "mnv2_li_aspp").model
+    authors = dataclasses.replace(model_config, head=dataclasses.replace(model_config.head, aspp_input_relu=True))
     model = build_model(authors, 3)
     assert _inbound(model, "aspp0") == ["aspp_input_relu"]
     assert _inbound(model, "aspp1_lateral_inhibition") == ["aspp_input_relu"]
@@ -163,11 +165,12 @@ def test_li_layers_can_be_set_from_config_overrides():
         ({"model.backbone.inhibition": {}, "model.backbone.inhibition_positions": ["rb18"]},
          "['rb18'] are not positions of mobilenet_v2; valid: rb1 ... rb17"),
         ({"model.backbone.inhibition_positions": ["rb3"]}, "model.backbone.inhibition is null"),
-        ({"model.aspp_inhibition": {"kind": "lateral"}}, "model.aspp_inhibition.kind='lateral' is not one of"),
-        ({"model.aspp_inhibition": {"zone_size": 4}}, "zone_size must be odd"),
-        ({"model.aspp_inhibition": {"intensity_init": [0.3, 0.1]}}, "intensity_init must satisfy"),
-        ({"model.aspp_inhibition": {"sigma": -1}}, "sigma must be > 0"),
-        ({"model.aspp_input_relu": True}, "set model.aspp_inhibition too"),
+        ({"model.head.aspp_inhibition": {"kind": "lateral"}},
+         "model.head.aspp_inhibition.kind='lateral' is not one of"),
+        ({"model.head.aspp_inhibition": {"zone_size": 4}}, "zone_size must be odd"),
+        ({"model.head.aspp_inhibition": {"intensity_init": [0.3, 0.1]}}, "intensity_init must satisfy"),
+        ({"model.head.aspp_inhibition": {"sigma": -1}}, "sigma must be > 0"),
+        ({"model.head.aspp_input_relu": True}, "set model.head.aspp_inhibition too"),
     ],
 )
 def test_invalid_inhibition_settings_are_named(changes, message):
@@ -187,8 +190,8 @@ def test_li_only_finetuning_trains_intensities_and_bn_statistics_only(tmp_path):
     cfg = config_lib.override(tiny_config(), {})
     cfg = dataclasses.replace(cfg, model=papers.get_experiment("li_convs", "li_mnv2_li_aspp").model)
     cfg = config_lib.override(cfg, {
-        "model.bn_momentum": 0.9, "train.trainable_patterns": FINETUNE_PATTERNS["li_only"], "train.train_steps": 2,
-        "train.optimizer": "adam", "train.learning_rate": 0.05, "model.dropout_rate": 0.0,
+        "model.bn_momentum": 0.9, "train.trainable_patterns": papers.stage("li_convs", "li_only").trainable_patterns,
+        "train.train_steps": 2, "train.optimizer": "adam", "train.learning_rate": 0.05, "model.head.dropout_rate": 0.0,
     })
     trainer = Trainer(cfg, tmp_path, tf.distribute.get_strategy())
     assert len(select_trainable(trainer.model.trainable_variables, cfg.train.trainable_patterns)) == 6

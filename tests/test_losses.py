@@ -40,8 +40,8 @@ def test_cross_entropy_sum_matches_numpy_with_ignore_pixels():
 def test_ignored_pixels_do_not_depend_on_their_logits():
     labels, logits = _batch()
     perturbed = logits + 100.0 * (labels == 255)[..., None] * np.arange(4, dtype=np.float32)
-    a = segmentation_loss(labels, logits, ignore_label=255, aux_loss_weight=0.4)
-    b = segmentation_loss(labels, perturbed, ignore_label=255, aux_loss_weight=0.4)
+    a = segmentation_loss(labels, logits, ignore_label=255)
+    b = segmentation_loss(labels, perturbed, ignore_label=255)
     np.testing.assert_allclose(float(a), float(b), rtol=1e-6)
 
 
@@ -49,7 +49,7 @@ def test_all_ignore_batch_gives_zero_loss_and_zero_gradient():
     labels = np.full((1, 3, 3), 255)
     logits = tf.Variable(np.ones((1, 3, 3, 2), np.float32))
     with tf.GradientTape() as tape:
-        loss = segmentation_loss(labels, logits, ignore_label=255, aux_loss_weight=0.4)
+        loss = segmentation_loss(labels, logits, ignore_label=255)
     grad = tape.gradient(loss, logits)
     assert float(loss) == 0.0
     assert np.all(grad.numpy() == 0.0)
@@ -66,7 +66,8 @@ def test_aux_logits_weighted_mean():
     _, aux = _batch(seed=2)
     main_sum, n = _numpy_ce(labels, logits)
     aux_sum, _ = _numpy_ce(labels, aux)
-    loss = segmentation_loss(labels, {"logits": logits, "aux_logits": aux}, ignore_label=255, aux_loss_weight=0.4)
+    loss = segmentation_loss(labels, {"logits": logits, "aux_logits": aux}, ignore_label=255,
+                             weights={"logits": 1.0, "aux_logits": 0.4})
     np.testing.assert_allclose(float(loss), (main_sum + 0.4 * aux_sum) / n, rtol=1e-5)
 
 
@@ -83,7 +84,7 @@ def test_global_num_valid_gives_exact_global_mean_across_replicas():
         local_valid = tf.reduce_sum(tf.cast(local_labels != 255, tf.float32))
         global_valid = ctx.all_reduce(tf.distribute.ReduceOp.SUM, local_valid)
         return segmentation_loss(
-            local_labels, local_logits, ignore_label=255, aux_loss_weight=0.0, global_num_valid=global_valid
+            local_labels, local_logits, ignore_label=255, global_num_valid=global_valid
         )
 
     per_replica = tf.function(lambda: strategy.run(replica_fn))()

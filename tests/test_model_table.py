@@ -1,12 +1,11 @@
-"""scripts/model_table.py: LI-Convs Tables IV / V parameter counts (exact), the FLOP counter against hand
-arithmetic and against TensorFlow's profiler, the LI layers' FLOPs, one table row end to end."""
+"""scripts/model_table.py: LI-Convs Tables IV / V parameter counts (exact), one table row end to end, papers without
+printed counts, and the profiler convention on a whole model."""
 
-import keras
 import pytest
 
 from experiments.config import ConfigError
-from experiments.papers import get_experiment, li_convs
-from li_seg.layers.lateral_inhibition import LateralInhibition
+from experiments.papers import get_experiment, record
+from li_seg.analysis.flops import count_flops
 from li_seg.models import build_model
 from scripts import model_table
 
@@ -33,71 +32,12 @@ def _model(ablation):
 
 
 def test_every_table_row_has_an_exact_count():
-    assert list(EXACT_PARAMETERS) == list(li_convs.PAPER_TABLE_COLUMNS)
+    assert list(EXACT_PARAMETERS) == list(model_table.printed_columns("li_convs"))
 
 
 @pytest.mark.parametrize("ablation", list(EXACT_PARAMETERS))
 def test_trainable_parameters_are_the_papers(ablation):
     assert model_table.trainable_parameters(_model(ablation)) == EXACT_PARAMETERS[ablation]
-
-
-def _tiny_model():
-    """16x16x3 -> conv 3x3 8 (bias) -> [nested: depthwise 3x3 stride 2 -> LI 5x5 -> depthwise 3x3 rate 3]."""
-    inner_input = keras.Input((16, 16, 8))
-    x = keras.layers.DepthwiseConv2D(3, strides=2, padding="same", use_bias=False)(inner_input)
-    x = LateralInhibition(zone_size=5)(x)
-    x = keras.layers.DepthwiseConv2D(3, dilation_rate=3, padding="same", use_bias=False)(x)
-    inner = keras.Model(inner_input, x, name="inner")
-    images = keras.Input((None, None, 3))
-    return keras.Model(images, inner(keras.layers.Conv2D(8, 3, padding="same")(images)))
-
-
-def test_flops_of_a_tiny_model_by_hand():
-    conv = 16 * 16 * 8 * 2 * (3 * 3 * 3)  # output elements x 2 x (kh kw C_in)
-    strided_depthwise = 8 * 8 * 8 * 2 * (3 * 3)
-    lateral_inhibition = 8 * 8 * 8 * 2 * (5 * 5)
-    dilated_depthwise = 8 * 8 * 8 * 2 * (3 * 3)
-    model = _tiny_model()
-    assert model_table.count_flops(model, 16, 16, "macs") == (
-        conv + strided_depthwise + lateral_inhibition + dilated_depthwise
-    )
-    bias = 16 * 16 * 8
-    dilated_on_space_to_batch_grid = 9 * 9 * 8 * 2 * (3 * 3)  # 8 rows at rate 3: ceil(8 / 3) * 3 = 9
-    argmax = 8 * 8 * (8 - 1)
-    assert model_table.count_flops(model, 16, 16, "paper") == (
-        conv + bias + strided_depthwise + lateral_inhibition + dilated_on_space_to_batch_grid + argmax
-    )
-
-
-def test_profiler_convention_equals_tensorflows_profiler():
-    """Dilated convs (SAME and VALID, on TF's space-to-batch grid), bias, add, max-pool, mean, dense."""
-    images = keras.Input((None, None, 3))
-    x = keras.layers.Conv2D(6, 3, dilation_rate=2, padding="same")(images)
-    y = keras.layers.DepthwiseConv2D(3, dilation_rate=4, padding="same")(x)
-    x = keras.layers.Add()([x, y])
-    x = keras.layers.Conv2D(5, 3, dilation_rate=3, padding="valid", use_bias=False)(x)
-    x = keras.layers.MaxPooling2D(3, strides=2, padding="same")(x)
-    x = keras.layers.Dense(4)(keras.layers.GlobalAveragePooling2D()(x))
-    model = keras.Model(images, x)
-    for height, width in ((17, 17), (15, 22)):
-        assert model_table.count_flops(model, height, width, "profiler") == model_table.profiler_flops(
-            model, height, width
-        )
-
-
-def test_a_layer_without_rule_is_an_error():
-    images = keras.Input((None, None, 3))
-    model = keras.Model(images, keras.layers.LayerNormalization()(images))
-    with pytest.raises(TypeError, match="no FLOP rule.*LayerNormalization"):
-        model_table.count_flops(model, 8, 8)
-
-
-def test_li_aspp_costs_three_depthwise_3x3_on_320_channels_at_33x33():
-    """Default convention, 513 x 513: an OS-16 33 x 33 map; the LI layers run at rate 1 (no space-to-batch)."""
-    difference = model_table.count_flops(_model("mnv2_li_aspp"), 513, 513) - model_table.count_flops(
-        _model("mnv2_aspp"), 513, 513
-    )
-    assert difference == 2 * 33 * 33 * 9 * 320 * 3
 
 
 def test_one_table_row_end_to_end():
@@ -109,19 +49,19 @@ def test_one_table_row_end_to_end():
     assert "mnv2_aspp" in table and "2,568,021" in table
 
 
-def test_papers_without_table_columns_are_refused(monkeypatch):
+def test_papers_without_table_columns_are_refused():
     with pytest.raises(ConfigError, match="unknown paper"):
         model_table.table_rows("no_such_paper")
-    with pytest.raises(ValueError, match="not in li_convs's PAPER_TABLE_COLUMNS"):
+    with pytest.raises(ValueError, match=r"li_convs reports no parameters or FLOPs for \['mnv2_li_aspp_zone5'\]"):
         model_table.table_rows("li_convs", ablations=["mnv2_li_aspp_zone5"])
-    monkeypatch.delattr(li_convs, "PAPER_TABLE_COLUMNS")
-    with pytest.raises(ValueError, match="defines no PAPER_TABLE_COLUMNS"):
-        model_table.table_rows("li_convs")
+    assert not any(r.params_k or r.gflops for r in record("smoothing").reported.values())
+    with pytest.raises(ValueError, match="'smoothing' reports no parameter or FLOP counts"):
+        model_table.table_rows("smoothing")
 
 
 @pytest.mark.slow  # freezes and profiles the 513 x 513 graph: about 30 s on a busy 2-core machine
 def test_profiler_convention_matches_tensorflows_profiler_on_mnv2():
     """Up to the per-channel arithmetic on BN's weights that TensorFlow's graph also counts."""
     model = _model("mnv2_aspp")
-    analytic = model_table.count_flops(model, 513, 513, "profiler")
+    analytic = count_flops(model, 513, 513, "profiler")
     assert model_table.profiler_flops(model, 513, 513) == pytest.approx(analytic, rel=1e-4)

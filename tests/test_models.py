@@ -10,6 +10,7 @@ from li_seg.layers.aspp import aspp_v2, aspp_v3
 from li_seg.layers.normalization import BatchNormSettings
 from li_seg.layers.resize import ResizeToMatch
 from li_seg.models import build_model
+from li_seg.models.deeplab import DeepLabConfig
 
 NUM_CLASSES = 21
 RESNET50_OS16 = BackboneConfig(name="resnet50", output_stride=16, multi_grid=(1, 2, 4))
@@ -20,7 +21,7 @@ CONFIGS = {
     "r101_v2": ModelConfig(
         architecture="deeplabv2",
         backbone=BackboneConfig(name="resnet101", output_stride=8, stem="plain"),
-        atrous_rates=(6, 12, 18, 24),
+        head=DeepLabConfig(atrous_rates=(6, 12, 18, 24)),
     ),
 }
 RNG = np.random.default_rng(0)
@@ -84,7 +85,8 @@ def test_deeplabv2_head_is_four_summed_convs_to_the_classes(built):
 
 
 def test_non_separable_aspp_and_decoder_counts():
-    config = ModelConfig(architecture="deeplabv3plus", aspp_separable=False, decoder_separable=False)
+    head = DeepLabConfig(aspp_separable=False, decoder_separable=False)
+    config = ModelConfig(architecture="deeplabv3plus", head=head)
     model = build_model(config, NUM_CLASSES)
     bn = 2 * 256  # gamma + beta of a 256-channel BN
     aspp = 2 * (320 * 256 + bn) + 3 * (9 * 320 * 256 + bn) + (5 * 256 * 256 + bn)
@@ -113,7 +115,7 @@ def test_default_bn_momentum_is_0_99(built):
 
 
 def test_frozen_bn_is_untrained_and_in_inference_mode():
-    model = build_model(ModelConfig(frozen_bn=True, dropout_rate=0.0), NUM_CLASSES)
+    model = build_model(ModelConfig(frozen_bn=True, head=DeepLabConfig(dropout_rate=0.0)), NUM_CLASSES)
     bns = _bn_layers(model)
     assert bns and not any(b.trainable for b in bns)
     gamma_beta = sum(2 * b.gamma.shape[0] for b in bns)

@@ -39,13 +39,36 @@ def _smoothing_layers(model):
 
 @pytest.fixture(scope="module")
 def models():
-    """Each ablation built once (21 classes); tests that train a step run last on a model (see below)."""
+    """Each ablation built once (21 classes); the identity test reads them first, the train-step test then trains
+    them (pytest runs a module's tests in order)."""
     return {ablation: _model(ablation) for ablation in ABLATIONS}
 
 
 PLACED = {"average": smoothing.PreFilter, "gaussian": smoothing.PreFilter, "ss_conv": smoothing.SharedSmoothing,
           "g_interact": smoothing.GroupInteraction, "aggregated": smoothing.AggregatedSmoothing}
 UNITS = [f"block3_unit{u}" for u in range(1, 24)] + [f"block4_unit{u}" for u in range(1, 4)]
+
+
+@pytest.mark.parametrize("ablation", ["ss_conv", "g_interact"])
+def test_identity_at_initialisation_leaves_the_network_unchanged(models, ablation):
+    """Runs before any test trains the module's models: their smoothing weights are at initialisation."""
+    baseline, smoothed = models["deeplabv2"], models[ablation]
+    for layer in baseline.get_layer("resnet101").layers:
+        smoothed.get_layer("resnet101").get_layer(layer.name).set_weights(layer.get_weights())
+    for name in ("logits_rate6", "logits_rate12", "logits_rate18", "logits_rate24"):
+        smoothed.get_layer(name).set_weights(baseline.get_layer(name).get_weights())
+    images = tf.random.uniform((1, 41, 49, 3), 0, 255, seed=1)
+    np.testing.assert_allclose(smoothed(images).numpy(), baseline(images).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_aggregated_coefficients_are_one_shared_convex_set(models):
+    model = models["aggregated"]  # not trained yet: the coefficients at initialisation
+    coefficients = smoothing.aggregation_coefficients(model)
+    assert sorted(coefficients) == [f"smoothing_coefficients/{k}" for k in ("ave", "gauss", "learned", "none")]
+    assert np.isclose(sum(coefficients.values()), 1.0) and all(np.isclose(v, 0.25) for v in coefficients.values())
+    shared = {id(layer.coefficients) for layer in _smoothing_layers(model)}
+    assert len(shared) == 1
+    assert sum(v.path.endswith("smoothing_coefficients/logits") for v in model.trainable_weights) == 1
 
 
 @pytest.mark.parametrize("ablation", ABLATIONS)
@@ -70,7 +93,7 @@ def test_every_ablation_builds_places_its_smoothing_and_trains_a_step(models, ab
     images = tf.random.uniform((2, 33, 33, 3), 0, 255)
     labels = tf.random.uniform((2, 33, 33), 0, 21, dtype=tf.int32)
     with tf.GradientTape() as tape:
-        loss = segmentation_loss(labels, model(images, training=True), ignore_label=255, aux_loss_weight=0.0)
+        loss = segmentation_loss(labels, model(images, training=True), ignore_label=255)
     gradients = tape.gradient(loss, model.trainable_variables)
     optimizer.apply_gradients(zip(gradients, model.trainable_variables))
     assert np.isfinite(float(loss)) and model(images[:1]).shape == (1, 33, 33, 21)
@@ -88,28 +111,6 @@ def test_g_interact_follows_the_conv_and_prefilters_precede_it(models):
     backbone = models["gaussian"].get_layer("resnet101")
     node = backbone.get_layer("block4_unit2_conv2")._inbound_nodes[0]
     assert node.input_tensors[0]._keras_history[0].name == "block4_unit2_conv2_gaussian"
-
-
-@pytest.mark.parametrize("ablation", ["ss_conv", "g_interact"])
-def test_identity_at_initialisation_leaves_the_network_unchanged(ablation):
-    baseline, smoothed = _model("deeplabv2"), _model(ablation)
-    for layer in baseline.get_layer("resnet101").layers:
-        smoothed.get_layer("resnet101").get_layer(layer.name).set_weights(layer.get_weights())
-    for name in ("logits_rate6", "logits_rate12", "logits_rate18", "logits_rate24"):
-        smoothed.get_layer(name).set_weights(baseline.get_layer(name).get_weights())
-    images = tf.random.uniform((1, 41, 49, 3), 0, 255, seed=1)
-    np.testing.assert_allclose(smoothed(images).numpy(), baseline(images).numpy(), rtol=1e-5, atol=1e-5)
-
-
-def test_aggregated_coefficients_are_one_shared_convex_set():
-    model = _model("aggregated")  # fresh: the coefficients at initialisation
-    coefficients = smoothing.aggregation_coefficients(model)
-    assert sorted(coefficients) == [f"smoothing_coefficients/{k}" for k in ("ave", "gauss", "learned", "none")]
-    assert np.isclose(sum(coefficients.values()), 1.0) and all(np.isclose(v, 0.25) for v in coefficients.values())
-    shared = {id(layer.coefficients) for layer in _smoothing_layers(model)}
-    assert len(shared) == 1
-    assert sum(v.path.endswith("smoothing_coefficients/logits") for v in model.trainable_weights) == 1
-
 
 
 def test_recipes_and_classifier_multipliers(models):

@@ -1,59 +1,123 @@
-"""Feature extractors for segmentation: MobileNetV2 and ResNet-50 / 101 v1 at output stride 8, 16 or 32.
+"""Feature extractors for segmentation: MobileNetV2 and ResNet-18 / 34 / 50 / 101 / 152 v1, at output stride 8,
+16 or 32, returning every stage by name.
 
-`build_backbone(config, bn)` returns a Keras model that takes RGB images (B, H, W, 3) in [0, 255] of any size,
-normalises them inside and returns named endpoints: "low_level" (OS 4, for the DeepLabv3+ decoder) and
-"high_level" (OS = config.output_stride). Sizes are ceil(H / stride) x ceil(W / stride).
+`build_backbone(config, bn, name=None)` returns a Keras model that takes RGB images (B, H, W, 3) in [0, 255] of
+any size, normalises them inside (`BackboneConfig.normalization`) and returns the dict of ENDPOINTS:
+- "input": the normalised image (stride 1);
+- "stem": the stem's output (stride 2);
+- "block1" ... "block4": each block's output (MobileNetV2: the last inverted residual block of strides 4, 8, 16,
+  32), at the stride `endpoint_strides(config)` gives (capped by the output stride);
+- "low_level": the last stride-4 feature research/deeplab's DeepLabv3+ decoder reads.
+Sizes are ceil(H / stride) x ceil(W / stride), except the caffe layout's ceil-mode max-pool (floor(H / 4) + 1
+after the stem: `li_seg.backbones.resnet_plan`).
+
+`name` names the model and, when it differs from `config.name`, scopes its variables ("similarity/conv1/kernel"),
+so two backbones of one kind can sit in one model (DifNet's seed and similarity ResNets).
+
+The backbones know no paper. The options of `BackboneConfig` that insert layers into units are unit hooks
+(`li_seg.layers.unit_hook`), listed in UNIT_HOOKS: LI-Convs' lateral inhibition and the smoothing of dilated
+convs. A new option of that kind is a `UnitHookProvider` in its layer's module and one entry there.
 """
 
 from __future__ import annotations
 
+import contextlib
+from typing import Optional
+
 import keras
 
-from li_seg.backbones import mobilenet_v2, resnet
-from li_seg.backbones.mobilenet_v2 import build_mobilenet_v2
-from li_seg.backbones.output_stride import OUTPUT_STRIDES
-from li_seg.backbones.resnet import UNITS as RESNET_UNITS
+from li_seg.backbones import resnet_plan
+from li_seg.backbones.input_normalization import NORMALIZATIONS
+from li_seg.backbones.mobilenet_v2 import BLOCKS, STAGE_BLOCKS, UNIT_POSITIONS, build_mobilenet_v2
+from li_seg.backbones.output_stride import OUTPUT_STRIDES, atrous_schedule
 from li_seg.backbones.resnet import build_resnet
 from li_seg.backbones.weights import load_backbone_weights
 from li_seg.config import BackboneConfig
+from li_seg.layers.inhibition import INHIBITION_UNIT_HOOK
 from li_seg.layers.normalization import BatchNormSettings
+from li_seg.layers.smoothing import SMOOTHING_UNIT_HOOK
 
-BACKBONES = ("mobilenet_v2",) + tuple(sorted(RESNET_UNITS))
+BACKBONES = ("mobilenet_v2",) + tuple(resnet_plan.RESNETS)
+ENDPOINTS = ("input", "stem", "block1", "block2", "block3", "block4", "low_level")
+UNIT_HOOKS = (INHIBITION_UNIT_HOOK, SMOOTHING_UNIT_HOOK)  # in the order they wrap a unit's conv
 
-__all__ = ["BACKBONES", "build_backbone", "inhibition_positions", "load_backbone_weights"]
+__all__ = [
+    "BACKBONES", "ENDPOINTS", "UNIT_HOOKS", "backbone_errors", "build_backbone", "endpoint_strides", "family",
+    "load_backbone_weights", "unit_positions",
+]
 
 
-def inhibition_positions(name: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """(valid, default) inhibition positions of backbone `name`, in the LI paper's names ("rb10", "conv5_3")."""
+def family(name: str) -> str:
+    """"mobilenet_v2" or "resnet"."""
+    return "mobilenet_v2" if name == "mobilenet_v2" else "resnet"
+
+
+def unit_positions(name: str) -> tuple[str, ...]:
+    """The units of backbone `name` in the papers' names: "rb1" ... "rb17", or "conv2_1" ... "conv5_<n>"."""
     if name == "mobilenet_v2":
-        return mobilenet_v2.INHIBITION_POSITIONS, mobilenet_v2.DEFAULT_INHIBITION_POSITIONS
-    if name in RESNET_UNITS:
-        return tuple(resnet.unit_names(name)), resnet.DEFAULT_INHIBITION_POSITIONS
-    raise ValueError(f"Unknown backbone {name!r}; valid: {list(BACKBONES)}.")
+        return UNIT_POSITIONS
+    return tuple(resnet_plan.unit_positions(name))
 
 
-def build_backbone(config: BackboneConfig, bn: BatchNormSettings) -> keras.Model:
-    """The backbone `config.name` at `config.output_stride`, its BN layers built from `bn`.
+def endpoint_strides(config: BackboneConfig) -> dict[str, int]:
+    """The stride of every endpoint of the backbone `config` describes."""
+    if config.name != "mobilenet_v2":
+        return resnet_plan.endpoint_strides(config.name, config.layout, config.output_stride)
+    strides = [stride for stride, _ in atrous_schedule([2] + [s for _, _, s in BLOCKS], config.output_stride)]
+    cumulative = [strides[0]]
+    for stride in strides[1:]:
+        cumulative.append(cumulative[-1] * stride)
+    result = {"input": 1, "stem": strides[0], "low_level": cumulative[1 + 2]}
+    result.update({f"block{i}": cumulative[1 + block] for i, block in enumerate(STAGE_BLOCKS, start=1)})
+    return result
 
-    `config.inhibition` goes at `config.inhibition_positions` (empty = the backbone's default positions).
-    Loads `config.weights` when set (see `load_backbone_weights`). Raises ValueError for an unknown name, stem,
-    output stride or inhibition position, and for multi_grid on MobileNetV2 (it has no block to apply it to).
-    """
-    if config.output_stride not in OUTPUT_STRIDES:
-        raise ValueError(f"output_stride must be one of {OUTPUT_STRIDES}, got {config.output_stride}.")
-    _, default_positions = inhibition_positions(config.name)
-    positions = config.inhibition_positions or default_positions
+
+def _choice(key: str, value, valid) -> list[str]:
+    return [] if value in valid else [f"{key}={value!r} is not one of {', '.join(map(repr, valid))}"]
+
+
+def backbone_errors(config: BackboneConfig, where: str = "model.backbone") -> list[str]:
+    """What is wrong with `config` (every problem, with the valid values); `where` prefixes the keys."""
+    errors = _choice(f"{where}.name", config.name, BACKBONES)
+    errors += _choice(f"{where}.output_stride", config.output_stride, OUTPUT_STRIDES)
+    if config.normalization is not None:
+        errors += _choice(f"{where}.normalization", config.normalization, NORMALIZATIONS)
     if config.name == "mobilenet_v2":
         if config.multi_grid is not None:
-            raise ValueError("multi_grid applies to ResNet backbones only; set it to None for mobilenet_v2.")
-        if config.smoothing is not None:
-            raise ValueError("smoothing applies to ResNet backbones only; set it to None for mobilenet_v2.")
-        backbone = build_mobilenet_v2(config.output_stride, bn, config.inhibition, positions)
-    else:
-        backbone = build_resnet(
-            config.name, config.output_stride, bn, config.multi_grid, config.stem, config.inhibition, positions,
-            config.smoothing,
-        )
+            errors.append(f"{where}.multi_grid applies to ResNet's last block only, not to mobilenet_v2")
+    elif config.name in BACKBONES:
+        errors += _choice(f"{where}.layout", config.layout, resnet_plan.LAYOUTS)
+        errors += _choice(f"{where}.stem", config.stem, resnet_plan.STEMS)
+        if config.stem == "plain" and config.stem_widths != BackboneConfig.stem_widths:
+            errors.append(f"{where}.stem_widths sets the 'beta' stem's widths; the 'plain' stem is one 7x7 conv 64")
+        if len(config.stem_widths) != 3 or any(w < 1 for w in config.stem_widths):
+            errors.append(f"{where}.stem_widths needs 3 positive widths, got {list(config.stem_widths)}")
+        last_block = resnet_plan.units(config.name)[-1]
+        if config.multi_grid is not None and (len(config.multi_grid) != last_block or min(config.multi_grid) < 1):
+            errors.append(f"{where}.multi_grid needs {last_block} positive rates (block4's units), got "
+                          f"{list(config.multi_grid)}")
+    if config.name in BACKBONES:
+        for provider in UNIT_HOOKS:
+            errors += provider.errors(config, family(config.name), unit_positions(config.name), where)
+    return errors
+
+
+def build_backbone(config: BackboneConfig, bn: BatchNormSettings, name: Optional[str] = None) -> keras.Model:
+    """The backbone `config` describes, its BN layers built from `bn`, its unit hooks from `config`'s options
+    (UNIT_HOOKS), named `name` (default `config.name`; another name also scopes its variables).
+
+    Loads `config.weights` when set (see `load_backbone_weights`). Raises ValueError naming every problem of an
+    invalid config (`backbone_errors`).
+    """
+    errors = backbone_errors(config, "backbone")
+    if errors:
+        raise ValueError("invalid backbone configuration:\n  - " + "\n  - ".join(errors))
+    name = name or config.name
+    scope = keras.name_scope(name) if name != config.name else contextlib.nullcontext()
+    with scope:
+        hooks = [hook for provider in UNIT_HOOKS if (hook := provider.build(config, family(config.name)))]
+        build = build_mobilenet_v2 if config.name == "mobilenet_v2" else build_resnet
+        backbone = build(config, bn, hooks, name)
     if config.weights:
         load_backbone_weights(backbone, config.weights)
     return backbone

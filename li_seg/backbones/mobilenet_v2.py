@@ -14,26 +14,29 @@ the input size (its ZeroPadding2D + valid conv equals SAME then); built for unkn
 assumes even ones and drops the last output row and column of odd ones (floor(H / 2)), which we do not copy.
 Its weightless "block_n_pad" layers therefore do not exist here.
 
-LI-MobileNetV2 (LI-Convs paper): `inhibition` puts ReLU -> LI -> ReLU (`li_seg.layers.inhibition`) between the
-1x1 expansion (+BN+ReLU6) and the 3x3 depthwise of the RBs named in `inhibition_positions` ("rb1" ... "rb17";
-RB1 has no expansion, its LI reads the block input); the paper's default is RB 10, 13, 16. The first ReLU is
-dropped: it is the identity on ReLU6 outputs.
+Per-unit hooks (`li_seg.layers.unit_hook`) wrap each block's 3x3 depthwise: between the 1x1 expansion
+(+BN+ReLU6) and the depthwise, and between the depthwise and its BN. A block's paper name is "rb{n}" (RB1 =
+expanded_conv, which has no expansion: its hook reads the block input). LI-MobileNetV2 (LI-Convs) is such a
+hook (`li_seg.layers.inhibition`).
 
-Endpoints: "low_level" = RB3's depthwise output after ReLU6 (block_2_depthwise_relu, 144 channels, OS 4;
-research/deeplab's "layer_4/depthwise_output"), "high_level" = block_16_project_BN (320 channels, linear).
-Inputs are RGB in [0, 255], scaled to [-1, 1] inside (x / 127.5 - 1).
+Endpoints (`li_seg.backbones.ENDPOINTS`): "input" (x / 127.5 - 1), "stem" (Conv1_relu, stride 2), "block1" ...
+"block4" (the last block of each resolution: RB3 at stride 4, RB6 at 8, RB13 at 16 and RB17's projection
+block_16_project_BN at 32, 320 channels, linear), "low_level" (RB3's depthwise output after ReLU6,
+block_2_depthwise_relu, 144 channels: research/deeplab's "layer_4/depthwise_output").
+Inputs are RGB in [0, 255], scaled to [-1, 1] inside unless `BackboneConfig.normalization` says otherwise.
 """
 
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 import keras
 
+from li_seg.backbones.input_normalization import normalize_input
 from li_seg.backbones.output_stride import atrous_schedule
-from li_seg.config import InhibitionConfig
-from li_seg.layers.inhibition import inhibit
+from li_seg.config import BackboneConfig
 from li_seg.layers.normalization import BatchNormSettings, batch_norm
+from li_seg.layers.unit_hook import Unit, UnitHook
 
 BN_EPSILON = 1e-3
 
@@ -48,16 +51,13 @@ BLOCKS = (
     (6, 320, 1),
 )  # fmt: skip
 LOW_LEVEL_BLOCK = 2  # RB3: its depthwise output is the decoder's low-level feature
-INHIBITION_POSITIONS = tuple(f"rb{n}" for n in range(1, len(BLOCKS) + 1))  # RB n = block_id n - 1
-DEFAULT_INHIBITION_POSITIONS = ("rb10", "rb13", "rb16")
+STAGE_BLOCKS = (2, 5, 12, 16)  # block1 ... block4: the last block of each stride (RB3, RB6, RB13, RB17)
+UNIT_POSITIONS = tuple(f"rb{n}" for n in range(1, len(BLOCKS) + 1))  # RB n = block_id n - 1
 
 
-def _inverted_residual(x, expansion, filters, stride, rate, block_id, bn, inhibition=None):
+def _inverted_residual(x, expansion, filters, unit: Unit, block_id, bn, hooks: Sequence[UnitHook]):
     """Keras' _inverted_res_block (1x1 expand -> 3x3 depthwise -> 1x1 linear project, residual if shapes match),
-    with `inhibition` (an InhibitionConfig) in front of the depthwise when given.
-
-    Returns the block's output and its depthwise output (after ReLU6).
-    """
+    `hooks` around the depthwise. Returns the block's output and its depthwise output (after ReLU6)."""
     prefix = f"block_{block_id}_" if block_id else "expanded_conv_"
     in_channels = x.shape[-1]
     y = x
@@ -65,45 +65,41 @@ def _inverted_residual(x, expansion, filters, stride, rate, block_id, bn, inhibi
         y = keras.layers.Conv2D(expansion * in_channels, 1, use_bias=False, name=f"{prefix}expand")(y)
         y = batch_norm(bn, BN_EPSILON, f"{prefix}expand_BN")(y)
         y = keras.layers.ReLU(6.0, name=f"{prefix}expand_relu")(y)
-    if inhibition is not None:
-        y = inhibit(y, inhibition, prefix.rstrip("_"), input_relu=False)
+    for hook in hooks:
+        y = hook.before_spatial_conv(y, unit)
     y = keras.layers.DepthwiseConv2D(
-        3, strides=stride, dilation_rate=rate, padding="same", use_bias=False, name=f"{prefix}depthwise"
+        3, strides=unit.stride, dilation_rate=unit.rate, padding="same", use_bias=False, name=f"{prefix}depthwise"
     )(y)
+    for hook in hooks:
+        y = hook.after_spatial_conv(y, unit)
     y = batch_norm(bn, BN_EPSILON, f"{prefix}depthwise_BN")(y)
     depthwise_output = keras.layers.ReLU(6.0, name=f"{prefix}depthwise_relu")(y)
     y = keras.layers.Conv2D(filters, 1, use_bias=False, name=f"{prefix}project")(depthwise_output)
     y = batch_norm(bn, BN_EPSILON, f"{prefix}project_BN")(y)
-    if in_channels == filters and stride == 1:
+    if in_channels == filters and unit.stride == 1:
         y = keras.layers.Add(name=f"{prefix}add")([x, y])
     return y, depthwise_output
 
 
 def build_mobilenet_v2(
-    output_stride: int,
-    bn: BatchNormSettings,
-    inhibition: Optional[InhibitionConfig] = None,
-    inhibition_positions: Sequence[str] = DEFAULT_INHIBITION_POSITIONS,
-    name: str = "mobilenet_v2",
+    config: BackboneConfig, bn: BatchNormSettings, hooks: Sequence[UnitHook] = (), name: str = ""
 ) -> keras.Model:
-    """MobileNetV2 up to RB17 at `output_stride` (LI-MobileNetV2 with `inhibition` at `inhibition_positions`);
-    returns a model mapping images to {"low_level", "high_level"}."""
-    unknown = sorted(set(inhibition_positions) - set(INHIBITION_POSITIONS))
-    if unknown:
-        raise ValueError(f"Unknown MobileNetV2 inhibition positions {unknown}; valid: rb1 ... rb{len(BLOCKS)}.")
-    inhibited = {INHIBITION_POSITIONS.index(p) for p in inhibition_positions} if inhibition else set()
-    schedule = atrous_schedule([2] + [stride for _, _, stride in BLOCKS], output_stride)
+    """MobileNetV2 up to RB17 at `config.output_stride`, `hooks` around every depthwise: a model mapping RGB images
+    in [0, 255] to its endpoints. `config` must be valid (`li_seg.backbones.backbone_errors`)."""
+    schedule = atrous_schedule([2] + [stride for _, _, stride in BLOCKS], config.output_stride)
     images = keras.Input((None, None, 3), name="images")
-    x = keras.layers.Rescaling(1.0 / 127.5, offset=-1.0, dtype="float32", name="preprocess")(images)
+    x = normalize_input(images, config.normalization or "unit_range")
+    endpoints = {"input": x}
     stem_stride, _ = schedule[0]
     x = keras.layers.Conv2D(32, 3, strides=stem_stride, padding="same", use_bias=False, name="Conv1")(x)
     x = batch_norm(bn, BN_EPSILON, "bn_Conv1")(x)
-    x = keras.layers.ReLU(6.0, name="Conv1_relu")(x)
-    depthwise_outputs = []
+    x = endpoints["stem"] = keras.layers.ReLU(6.0, name="Conv1_relu")(x)
     for block_id, ((expansion, filters, _), (stride, rate)) in enumerate(zip(BLOCKS, schedule[1:])):
-        block_inhibition = inhibition if block_id in inhibited else None
-        x, depthwise_output = _inverted_residual(
-            x, expansion, filters, stride, rate, block_id, bn, block_inhibition
-        )
-        depthwise_outputs.append(depthwise_output)
-    return keras.Model(images, {"low_level": depthwise_outputs[LOW_LEVEL_BLOCK], "high_level": x}, name=name)
+        name_prefix = f"block_{block_id}" if block_id else "expanded_conv"
+        unit = Unit("mobilenet_v2", UNIT_POSITIONS[block_id], name_prefix, stride, rate)
+        x, depthwise_output = _inverted_residual(x, expansion, filters, unit, block_id, bn, hooks)
+        if block_id == LOW_LEVEL_BLOCK:
+            endpoints["low_level"] = depthwise_output
+        if block_id in STAGE_BLOCKS:
+            endpoints[f"block{STAGE_BLOCKS.index(block_id) + 1}"] = x
+    return keras.Model(images, endpoints, name=name or config.name)

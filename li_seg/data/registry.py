@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Callable, Union
 
 from li_seg.config import DataConfig
-from li_seg.data import ade20k, camvid, celebamask_hq, cityscapes, folder, pascal_context, synthetic, voc
+from li_seg.data.datasets import ade20k, camvid, celebamask_hq, cityscapes, folder, pascal_context, synthetic, voc
 from li_seg.data.info import DatasetInfo
 from li_seg.data.spec import DatasetSpec
 

@@ -11,8 +11,7 @@ run.
 
 from __future__ import annotations
 
-import dataclasses
-from typing import Callable, Optional
+from typing import Optional
 
 import tensorflow as tf
 
@@ -22,21 +21,11 @@ from li_seg.data.augment import augment
 from li_seg.data.decode import checked
 from li_seg.data.files import require_data_dir
 from li_seg.data.label_map import make_label_map
+from li_seg.data.record_source import RecordSource
 from li_seg.data.spec import DatasetSpec
 
 SHUFFLE_BUFFER = 256
 _IDENTITY = make_label_map()
-
-
-@dataclasses.dataclass(frozen=True)
-class RecordSource:
-    """A prepared split: shard files in example order, the number of examples, and the record parser
-    (serialized -> image uint8 (H, W, 3), label int32 (H, W, C) of class ids, name)."""
-
-    files: tuple[str, ...]
-    count: int
-    parse: Callable
-    location: str
 
 
 def open_records(data_config: DataConfig, split: str, spec: DatasetSpec) -> RecordSource:

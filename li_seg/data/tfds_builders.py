@@ -24,11 +24,11 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from li_seg.config import DataConfig
-from li_seg.data import convert
+from li_seg.data.encode import encoded_examples
 from li_seg.data.errors import DataError
-from li_seg.data.pipeline import available_splits
+from li_seg.data.examples import available_splits
 from li_seg.data.registry import get_spec, list_datasets
-from li_seg.data.streams import RecordSource
+from li_seg.data.record_source import RecordSource
 
 PREFIX = "li_seg_"
 _NOT_FILE_BASED = ("synthetic", "folder")  # generated in memory / described by the user's configuration
@@ -84,7 +84,7 @@ class _Builder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
         return {split: self._generate_examples(data_config, split) for split in available_splits(data_config)}
 
     def _generate_examples(self, data_config: DataConfig, split: str):
-        for image, label, name, _, _ in convert.encoded_examples(data_config, split):
+        for image, label, name, _, _ in encoded_examples(data_config, split):
             yield name.decode(), {"image": io.BytesIO(image), "label": io.BytesIO(label), "name": name.decode()}
 
 

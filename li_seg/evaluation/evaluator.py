@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from li_seg import data
 from li_seg.evaluation.inference import predict_probabilities
+from li_seg.models import inference_model
 from li_seg.training.metrics import confusion_matrix, segmentation_metrics
 
 
@@ -34,6 +35,7 @@ def _with_sizes(example):
 def evaluate(model, data_config, eval_config, *, strategy: Optional[tf.distribute.Strategy] = None) -> EvalResult:
     """Scores `model` on data_config.eval_split with eval_config's scales and flipping."""
     strategy = strategy or tf.distribute.get_strategy()
+    model = inference_model(model)  # the logits only: auxiliary heads are training's
     info = data.get_dataset_info(data_config)
     num_classes, ignore = info.num_classes, info.ignore_label
     scales, flip = tuple(eval_config.scales), eval_config.add_flipped_images

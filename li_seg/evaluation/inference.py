@@ -17,6 +17,8 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
+from li_seg.models import main_logits
+
 
 def _scaled_size(size: tf.Tensor, scale: float) -> tf.Tensor:
     """max(1, round-half-up(scale * size)) for an int32 (height, width) tensor."""
@@ -28,7 +30,7 @@ def _probabilities_at_scale(model: keras.Model, images: tf.Tensor, scale: float)
     size = tf.shape(images)[1:3]
     if scale != 1.0:
         images = tf.image.resize(images, _scaled_size(size, scale), method="bilinear")
-    logits = tf.cast(model(images, training=False), tf.float32)
+    logits = tf.cast(main_logits(model(images, training=False)), tf.float32)
     if scale != 1.0:
         logits = tf.image.resize(logits, size, method="bilinear")
     return tf.nn.softmax(logits, axis=-1)
@@ -43,8 +45,8 @@ def predict_probabilities(
     """Averaged softmax probabilities (B, H, W, K), float32, at the resolution of `images`.
 
     Args:
-      model: images (B, h, w, 3) in [0, 255] -> logits (B, h, w, K) (li_seg.models.build_model), called with
-        training=False.
+      model: images (B, h, w, 3) in [0, 255] -> logits (B, h, w, K), or a dict with them under "logits" (a model
+        with auxiliary heads; li_seg.models.build_model), called with training=False.
       images: (B, H, W, 3), any real or integer dtype (cast to float32). Works inside tf.function with unknown
         H and W.
       scales: input scales to average (EvalConfig.scales).

@@ -13,6 +13,7 @@ import keras
 import tensorflow as tf
 
 from li_seg.evaluation.inference import predict_probabilities
+from li_seg.models import inference_model
 
 
 class _SegmentationServer(tf.Module):
@@ -45,9 +46,10 @@ def export_saved_model(
 
     Signature "serving_default": images uint8 (B, H, W, 3), any B, H, W ->
       {"classes": int32 (B, H, W), "probabilities": float32 (B, H, W, K)}.
-    The model must accept any spatial size (built from keras.Input(shape=(None, None, 3))). `scales` and
+    The model must accept any spatial size (built from keras.Input(shape=(None, None, 3))); only its logits are
+    exported (`li_seg.models.inference_model`: auxiliary heads are left out). `scales` and
     `add_flipped_images` bake test-time augmentation into the graph (EvalConfig's fields); the default is a
     single plain pass.
     """
-    server = _SegmentationServer(model, scales, add_flipped_images)
+    server = _SegmentationServer(inference_model(model), scales, add_flipped_images)
     tf.saved_model.save(server, export_dir, signatures={"serving_default": server.serve})

@@ -1,6 +1,7 @@
 """Keras layers and layer builders of li_seg (one paper concept per module)."""
 
 from li_seg.layers.aspp import aspp_v2, aspp_v3, conv_bn_relu, separable_conv_bn_relu
+from li_seg.layers.diagnostics import Histogram, collect_diagnostics
 from li_seg.layers.inhibition import INHIBITION_KINDS, has_lateral_inhibition, inhibit, intensities
 from li_seg.layers.lateral_inhibition import LateralInhibition
 from li_seg.layers.normalization import BatchNormSettings, batch_norm
@@ -15,25 +16,31 @@ from li_seg.layers.smoothing import (
     aggregation_coefficients,
     smoothing_layers,
 )
+from li_seg.layers.unit_hook import Unit, UnitHook, UnitHookProvider
 
 __all__ = [
     "AggregatedSmoothing",
     "AggregationCoefficients",
     "BatchNormSettings",
     "GroupInteraction",
+    "Histogram",
     "INHIBITION_KINDS",
     "LateralInhibition",
     "PreFilter",
     "ResizeToMatch",
     "SMOOTHING_KINDS",
     "SharedSmoothing",
+    "Unit",
+    "UnitHook",
+    "UnitHookProvider",
+    "aggregation_coefficients",
     "aspp_v2",
     "aspp_v3",
     "batch_norm",
+    "collect_diagnostics",
     "conv_bn_relu",
     "has_lateral_inhibition",
     "inhibit",
-    "aggregation_coefficients",
     "intensities",
     "separable_conv_bn_relu",
     "smoothing_layers",

@@ -11,20 +11,30 @@ Order as the authors' code: ReLU -> LI -> ReLU. `input_relu=False` drops the fir
 already the output of a ReLU or ReLU6 (MobileNetV2's expansion, ResNet's conv1), on which it is the identity.
 Layers are named `name`_lateral_inhibition (or `name`_regular_depthwise), `name`_inhibition_input_relu and
 `name`_inhibition_relu.
+
+In a backbone (LI-MobileNetV2, LI-ResNet) it is a unit hook (`INHIBITION_UNIT_HOOK`, `li_seg.layers.unit_hook`):
+in front of the spatial conv of the units `BackboneConfig.inhibition_positions` names, the paper's defaults
+otherwise (`DEFAULT_POSITIONS`). In DeepLab's ASPP (LI-ASPP) the head inserts it (`li_seg.models.deeplab`).
 """
 
 from __future__ import annotations
+
+import dataclasses
+from typing import Optional
 
 import numpy as np
 
 import keras
 from keras import ops
 
-from li_seg.config import InhibitionConfig
-from li_seg.layers.lateral_inhibition import LateralInhibition
+from li_seg.config import BackboneConfig, InhibitionConfig
+from li_seg.layers.lateral_inhibition import LateralInhibition, argument_errors
+from li_seg.layers.unit_hook import Unit, UnitHook, UnitHookProvider
 
 INHIBITION_KINDS = ("li", "rd")
 RD_KERNEL_SIZE = 3
+# The LI paper's default positions per backbone family: LI-MobileNetV2 RB 10, 13, 16; LI-ResNet-50 conv5_3.
+DEFAULT_POSITIONS = {"mobilenet_v2": ("rb10", "rb13", "rb16"), "resnet": ("conv5_3",)}
 
 
 @keras.saving.register_keras_serializable(package="li_seg")
@@ -35,6 +45,16 @@ class CentreTap(keras.initializers.Initializer):
         kernel = np.zeros(shape, dtype="float32")
         kernel[shape[0] // 2, shape[1] // 2] = 1.0
         return ops.convert_to_tensor(kernel, dtype=dtype)
+
+
+def inhibition_errors(config: Optional[InhibitionConfig], where: str) -> list[str]:
+    """What is wrong with an InhibitionConfig at key `where` (None = off is fine)."""
+    if config is None:
+        return []
+    errors = []
+    if config.kind not in INHIBITION_KINDS:
+        errors.append(f"{where}.kind={config.kind!r} is not one of {', '.join(map(repr, INHIBITION_KINDS))}")
+    return errors + argument_errors(config.zone_size, config.sigma, config.rate, config.intensity_init, f"{where}.")
 
 
 def inhibition_layer(config: InhibitionConfig, name: str) -> keras.layers.Layer:
@@ -59,16 +79,76 @@ def inhibit(x, config: InhibitionConfig, name: str, *, input_relu: bool = True):
     return keras.layers.ReLU(name=f"{name}_inhibition_relu")(x)
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# The backbone option BackboneConfig.inhibition / inhibition_positions as a unit hook.
+
+
+class InhibitionHook(UnitHook):
+    """LI (or RD) -> ReLU in front of the spatial conv of the units at `positions`. The LI-Conv's first ReLU is
+    dropped: the conv's input is already rectified (ResNet's conv1 + ReLU, MobileNetV2's expansion + ReLU6)."""
+
+    def __init__(self, config: InhibitionConfig, positions):
+        self.config = config
+        self.positions = frozenset(positions)
+
+    def before_spatial_conv(self, x, unit: Unit):
+        if unit.position not in self.positions:
+            return x
+        return inhibit(x, self.config, unit.name, input_relu=False)
+
+
+def _positions(backbone: BackboneConfig, family: str) -> tuple[str, ...]:
+    return backbone.inhibition_positions or DEFAULT_POSITIONS[family]
+
+
+def _unit_errors(backbone: BackboneConfig, family: str, positions, where: str) -> list[str]:
+    errors = inhibition_errors(backbone.inhibition, f"{where}.inhibition")
+    unknown = [p for p in backbone.inhibition_positions if p not in positions]
+    if unknown:
+        errors.append(f"{where}.inhibition_positions {unknown} are not positions of {backbone.name}; "
+                      f"valid: {positions[0]} ... {positions[-1]}")
+    elif backbone.inhibition is not None and not backbone.inhibition_positions:
+        missing = [p for p in DEFAULT_POSITIONS[family] if p not in positions]
+        if missing:
+            errors.append(f"{where}.inhibition: the LI paper's default positions {missing} are not units of "
+                          f"{backbone.name}; set {where}.inhibition_positions ({positions[0]} ... {positions[-1]})")
+    if backbone.inhibition_positions and backbone.inhibition is None:
+        errors.append(f"{where}.inhibition_positions is set but {where}.inhibition is null")
+    return errors
+
+
+def _unit_hook(backbone: BackboneConfig, family: str) -> Optional[UnitHook]:
+    if backbone.inhibition is None:
+        return None
+    return InhibitionHook(backbone.inhibition, _positions(backbone, family))
+
+
+INHIBITION_UNIT_HOOK = UnitHookProvider("inhibition", _unit_errors, _unit_hook)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Reading LI models and configs.
+
+
+def _inhibition_configs(value):
+    """Every InhibitionConfig inside a (nested) config dataclass."""
+    if isinstance(value, InhibitionConfig):
+        yield value
+    elif dataclasses.is_dataclass(value):
+        for field in dataclasses.fields(value):
+            yield from _inhibition_configs(getattr(value, field.name))
+    elif isinstance(value, tuple):
+        for item in value:
+            yield from _inhibition_configs(item)
+
+
 def has_lateral_inhibition(model_config) -> bool:
-    """Whether a ModelConfig puts LI layers (kind "li", not the RD ablation) in the backbone or the ASPP."""
-    return any(
-        inhibition is not None and inhibition.kind == "li"
-        for inhibition in (model_config.backbone.inhibition, model_config.aspp_inhibition)
-    )
+    """Whether a ModelConfig puts LI layers (kind "li", not the RD ablation) anywhere (backbone, head)."""
+    return any(config.kind == "li" for config in _inhibition_configs(model_config))
 
 
 def intensities(model: keras.Model) -> dict[str, np.ndarray]:
-    """The LI intensities W_L of every LateralInhibition layer in `model` (nested models included), by layer name,
+    """The LI intensities W_L of every LateralInhibition layer in `model` (nested models included), by layer path,
     in build order."""
     return {
         variable.path.rsplit("/", 1)[0]: keras.ops.convert_to_numpy(variable)

@@ -24,6 +24,9 @@ import numpy as np
 import keras
 from keras import ops
 
+from li_seg.analysis.flops import depthwise_flops, register_flop_rule
+from li_seg.layers.diagnostics import Histogram
+
 
 def inhibition_decay(zone_size: int, sigma: float) -> np.ndarray:
     """exp(-|u|^2 / (2 sigma^2)) over the zone's offsets u, 0 at the centre: (zone_size, zone_size) float32."""
@@ -33,6 +36,22 @@ def inhibition_decay(zone_size: int, sigma: float) -> np.ndarray:
     decay = np.exp(-squared / (2.0 * sigma**2))
     decay[t, t] = 0.0
     return decay.astype(np.float32)
+
+
+def argument_errors(zone_size, sigma, rate, intensity_init, where: str = "") -> list[str]:
+    """What is wrong with LateralInhibition's arguments (the layer and `InhibitionConfig` validation both use
+    this); `where` prefixes each name ("model.head.aspp_inhibition.")."""
+    errors = []
+    if int(zone_size) < 3 or int(zone_size) % 2 == 0:
+        errors.append(f"{where}zone_size must be odd and >= 3, got {zone_size}")
+    if not sigma > 0:
+        errors.append(f"{where}sigma must be > 0, got {sigma}")
+    if int(rate) < 1:
+        errors.append(f"{where}rate must be >= 1, got {rate}")
+    low, high = (float(v) for v in intensity_init)
+    if not 0.0 <= low <= high <= 1.0:
+        errors.append(f"{where}intensity_init must satisfy 0 <= low <= high <= 1, got {[low, high]}")
+    return errors
 
 
 @keras.saving.register_keras_serializable(package="li_seg")
@@ -66,16 +85,11 @@ class LateralInhibition(keras.layers.Layer):
 
     def __init__(self, zone_size=3, sigma=1.0, rate=1, intensity_init=(0.0, 0.0), **kwargs):
         super().__init__(**kwargs)
+        errors = argument_errors(zone_size, sigma, rate, intensity_init)
+        if errors:
+            raise ValueError("LateralInhibition " + "; ".join(errors) + ".")
         zone_size, rate = int(zone_size), int(rate)
         low, high = (float(v) for v in intensity_init)
-        if zone_size < 3 or zone_size % 2 == 0:
-            raise ValueError(f"LateralInhibition zone_size must be odd and >= 3, got {zone_size}.")
-        if not sigma > 0:
-            raise ValueError(f"LateralInhibition sigma must be > 0, got {sigma}.")
-        if rate < 1:
-            raise ValueError(f"LateralInhibition rate must be >= 1, got {rate}.")
-        if not 0.0 <= low <= high <= 1.0:
-            raise ValueError(f"LateralInhibition intensity_init must satisfy 0 <= low <= high <= 1, got {(low, high)}.")
         self.zone_size, self.sigma, self.rate = zone_size, float(sigma), rate
         self.intensity_init = (low, high)
         self._decay = inhibition_decay(zone_size, self.sigma)[:, :, None]  # (k, k, 1): broadcast over channels
@@ -104,6 +118,17 @@ class LateralInhibition(keras.layers.Layer):
     def call(self, inputs):
         return ops.depthwise_conv(inputs, self.kernel(), strides=1, padding="same", dilation_rate=self.rate)
 
+    def diagnostics(self) -> dict:
+        """W_L for TensorBoard (`li_seg.layers.diagnostics`): "li_intensity/<layer>" histogram and its mean and
+        maximum as "li_intensity_mean/<layer>", "li_intensity_max/<layer>" (<layer>: the weight's layer path)."""
+        values = ops.convert_to_numpy(self.intensity)
+        layer = self.intensity.path.rsplit("/", 1)[0]
+        return {
+            f"li_intensity/{layer}": Histogram(values),
+            f"li_intensity_mean/{layer}": float(np.mean(values)),
+            f"li_intensity_max/{layer}": float(np.max(values)),
+        }
+
     def compute_output_shape(self, input_shape):
         return input_shape
 
@@ -113,3 +138,11 @@ class LateralInhibition(keras.layers.Layer):
             zone_size=self.zone_size, sigma=self.sigma, rate=self.rate, intensity_init=list(self.intensity_init)
         )
         return config
+
+
+@register_flop_rule(LateralInhibition)
+def _lateral_inhibition_flops(layer: LateralInhibition, call, convention) -> int:
+    """Eq. 5: a zone x zone depthwise conv at the LI rate, SAME, 2 x zone^2 per element. Its kernel is computed
+    from the C intensities, not per pixel (constant at inference): not counted."""
+    zone = (layer.zone_size, layer.zone_size)
+    return depthwise_flops(call, zone, (layer.rate, layer.rate), convention)

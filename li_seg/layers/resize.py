@@ -15,6 +15,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from li_seg.analysis.flops import elements, register_flop_rule
+
 
 @keras.saving.register_keras_serializable(package="li_seg")
 class ResizeToMatch(keras.layers.Layer):
@@ -33,3 +35,9 @@ class ResizeToMatch(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         features_shape, reference_shape = input_shape
         return (features_shape[0], reference_shape[1], reference_shape[2], features_shape[3])
+
+
+@register_flop_rule(ResizeToMatch)
+def _resize_flops(layer, call, convention) -> int:
+    """Bilinear resizing: `convention.resize` per output element (3 linear interpolations = 9 in "all")."""
+    return convention.resize * elements(call.output_shapes[0])

@@ -1,98 +1,128 @@
-"""DeepLabv2, DeepLabv3 and DeepLabv3+ (Chen et al. 2017, 2017, 2018) on a `li_seg.backbones` feature extractor.
+"""DeepLabv2, DeepLabv3 and DeepLabv3+ heads (Chen et al. 2017, 2017, 2018): their config and their builder.
 
-- deeplabv2: backbone "high_level" -> ASPP-v2 (3x3 convs with bias to the classes at each rate, summed).
-- deeplabv3: backbone "high_level" -> ASPP-v3 -> "logits" 1x1 conv with bias.
-- deeplabv3plus: ASPP-v3 output upsampled to the "low_level" features' size; low-level -> 1x1 conv (48, no bias)
-  -> BN -> ReLU ("decoder_feature_projection"); concatenated; two 3x3 convs (256; depthwise-separable when
-  decoder_separable, as research/deeplab) -> "logits" 1x1 conv with bias.
+- deeplabv2: backbone "block4" -> ASPP-v2 (3x3 convs with bias to the classes at each rate, summed).
+- deeplabv3: backbone "block4" -> ASPP-v3 -> "logits" 1x1 conv with bias.
+- deeplabv3plus: ASPP-v3 output upsampled to the backbone's "low_level" features' size; low-level -> 1x1 conv
+  (48, no bias) -> BN -> ReLU ("decoder_feature_projection"); concatenated; two 3x3 convs (256; depthwise-
+  separable when decoder_separable, as research/deeplab) -> "logits" 1x1 conv with bias.
 
 LI-Convs (Wang et al.): `aspp_inhibition` makes the v3 ASPP an LI-ASPP (or RD-ASPP): each atrous branch reads
 ReLU(features) -> LI -> ReLU (the rectified features computed once), the image-pooling and 1x1 branches the
 features as they are; with `aspp_input_relu` (the authors' code) every branch reads ReLU(features). LI in the
-backbone is the backbone's business (`BackboneConfig.inhibition`).
+backbone is a backbone option (`BackboneConfig.inhibition`).
 
-The logits are resized bilinearly to the input's size with half-pixel centres (tf.image.resize); DeepLab's TF1
-code used align_corners=True (see `li_seg.layers.resize`). The final resize runs in float32, so the output is
-float32 under a mixed_float16 policy too. Inputs: RGB (B, H, W, 3) floats in [0, 255], any H and W; outputs:
-logits (B, H, W, num_classes).
+`li_seg.models.build_model` resizes the logits to the input (`li_seg.models.builder`).
 """
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Optional
+
 import keras
 
-from li_seg.backbones import build_backbone
-from li_seg.config import ModelConfig
+from li_seg.config import HeadConfig, InhibitionConfig
 from li_seg.layers.aspp import BN_EPSILON, aspp_v2, aspp_v3, conv_bn_relu, separable_conv_bn_relu
-from li_seg.layers.inhibition import inhibit
-from li_seg.layers.normalization import BatchNormSettings, batch_norm
+from li_seg.layers.inhibition import inhibit, inhibition_errors
+from li_seg.layers.normalization import batch_norm
 from li_seg.layers.resize import ResizeToMatch
 
 ARCHITECTURES = ("deeplabv2", "deeplabv3", "deeplabv3plus")
+ASPP_V2_BRANCHES = 4
 
 
-def _aspp_v3(config: ModelConfig, features, bn):
-    """ASPP-v3, or LI-ASPP / RD-ASPP when config.aspp_inhibition is set."""
+@dataclasses.dataclass(frozen=True)
+class DeepLabConfig(HeadConfig):
+    """The head of the DeepLab architectures ("deeplabv2", "deeplabv3", "deeplabv3plus").
+
+    atrous_rates: ASPP rates (v3: the three atrous branches; v2: the four summed convs).
+    aspp_separable: v3 ASPP atrous branches as depthwise-separable convs (research/deeplab MobileNetV2/LI paper).
+    aspp_channels: width of the v3 ASPP branches and of its projection.
+    image_pooling: v3 ASPP image-pooling branch.
+    decoder_channels / low_level_channels / decoder_separable: the v3+ decoder (256, 48, separable).
+    dropout_rate: dropout after the v3 ASPP projection (research/deeplab: keep_prob 0.9).
+    aspp_inhibition: LI-ASPP (or RD-ASPP): LI (or RD) in front of each atrous conv of the v3 ASPP; None = off.
+    aspp_input_relu: the authors' code's ReLU on the whole ASPP input when LI is on (all branches see it);
+      the paper's LI-Conv applies that ReLU to the atrous branches only (default).
+    """
+
+    atrous_rates: tuple[int, ...] = (6, 12, 18)
+    aspp_separable: bool = True
+    aspp_channels: int = 256
+    image_pooling: bool = True
+    decoder_channels: int = 256
+    low_level_channels: int = 48
+    decoder_separable: bool = True
+    dropout_rate: float = 0.1
+    aspp_inhibition: Optional[InhibitionConfig] = None
+    aspp_input_relu: bool = False
+
+    def errors(self, model, where: str = "model.head") -> list[str]:
+        errors = []
+        if not 0.0 <= self.dropout_rate < 1.0:
+            errors.append(f"{where}.dropout_rate must be in [0, 1), got {self.dropout_rate}")
+        if not self.atrous_rates or any(r < 1 for r in self.atrous_rates):
+            errors.append(f"{where}.atrous_rates must be positive integers, got {list(self.atrous_rates)}")
+        if model.architecture == "deeplabv2" and len(self.atrous_rates) != ASPP_V2_BRANCHES:
+            errors.append(f"deeplabv2's ASPP-v2 sums four branches; got atrous_rates {list(self.atrous_rates)}")
+        if min(self.aspp_channels, self.decoder_channels, self.low_level_channels) < 1:
+            errors.append(f"{where}: aspp_channels, decoder_channels and low_level_channels must be positive")
+        errors += inhibition_errors(self.aspp_inhibition, f"{where}.aspp_inhibition")
+        if self.aspp_inhibition is not None and model.architecture == "deeplabv2":
+            errors.append(f"{where}.aspp_inhibition needs DeepLabv3's ASPP (deeplabv3 / deeplabv3plus), not deeplabv2")
+        if self.aspp_input_relu and self.aspp_inhibition is None:
+            errors.append(f"{where}.aspp_input_relu is the authors' ReLU for LI-ASPP: set {where}.aspp_inhibition too")
+        return errors
+
+
+def _aspp_v3(head: DeepLabConfig, features, bn):
+    """ASPP-v3, or LI-ASPP / RD-ASPP when head.aspp_inhibition is set."""
     pre_atrous, atrous_input = None, None
-    if config.aspp_inhibition is not None:
+    if head.aspp_inhibition is not None:
         def pre_atrous(x, prefix):  # the atrous input is rectified already (below)
-            return inhibit(x, config.aspp_inhibition, prefix, input_relu=False)
+            return inhibit(x, head.aspp_inhibition, prefix, input_relu=False)
 
-        if config.aspp_input_relu:
+        if head.aspp_input_relu:
             features = keras.layers.ReLU(name="aspp_input_relu")(features)
         else:
             atrous_input = keras.layers.ReLU(name="aspp_atrous_input_relu")(features)
     return aspp_v3(
         features,
         bn,
-        rates=config.atrous_rates,
-        channels=config.aspp_channels,
-        separable=config.aspp_separable,
-        image_pooling=config.image_pooling,
-        dropout_rate=config.dropout_rate,
+        rates=head.atrous_rates,
+        channels=head.aspp_channels,
+        separable=head.aspp_separable,
+        image_pooling=head.image_pooling,
+        dropout_rate=head.dropout_rate,
         pre_atrous=pre_atrous,
         atrous_input=atrous_input,
     )
 
 
-def _decoder(config: ModelConfig, high_level, low_level, bn):
+def _decoder(head: DeepLabConfig, high_level, low_level, bn):
     """research/deeplab's refine_by_decoder (one low-level feature): returns the refined OS-4 features."""
-    low = keras.layers.Conv2D(
-        config.low_level_channels, 1, use_bias=False, name="decoder_feature_projection"
-    )(low_level)
+    low = keras.layers.Conv2D(head.low_level_channels, 1, use_bias=False, name="decoder_feature_projection")(low_level)
     low = batch_norm(bn, BN_EPSILON, "decoder_feature_projection_bn")(low)
     low = keras.layers.ReLU(name="decoder_feature_projection_relu")(low)
     high = ResizeToMatch(name="decoder_upsample")([high_level, low])
     x = keras.layers.Concatenate(name="decoder_concat")([high, low])
     for index in range(2):
         name = f"decoder_conv{index}"
-        if config.decoder_separable:
-            x = separable_conv_bn_relu(x, config.decoder_channels, bn, name)
+        if head.decoder_separable:
+            x = separable_conv_bn_relu(x, head.decoder_channels, bn, name)
         else:
-            x = conv_bn_relu(x, config.decoder_channels, 3, bn, name)
+            x = conv_bn_relu(x, head.decoder_channels, 3, bn, name)
     return x
 
 
-def _logits(x, num_classes):
+def build_head(config, features, images, num_classes: int, bn):
+    """The DeepLab head of `config.architecture` on the backbone's `features`: logits at the features' size."""
+    head = config.head
+    if config.architecture == "deeplabv2":
+        return aspp_v2(features["block4"], num_classes, rates=head.atrous_rates)
+    x = _aspp_v3(head, features["block4"], bn)
+    if config.architecture == "deeplabv3plus":
+        x = _decoder(head, x, features["low_level"], bn)
     return keras.layers.Conv2D(
         num_classes, 1, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.01), name="logits"
     )(x)
-
-
-def build_deeplab(config: ModelConfig, num_classes: int) -> keras.Model:
-    """The DeepLab `config.architecture` (one of ARCHITECTURES), named after it."""
-    if config.architecture not in ARCHITECTURES:
-        raise ValueError(f"Unknown DeepLab architecture {config.architecture!r}; valid: {list(ARCHITECTURES)}.")
-    bn = BatchNormSettings.from_model_config(config)
-    backbone = build_backbone(config.backbone, bn)
-    images = keras.Input((None, None, 3), name="images")
-    features = backbone(images)
-    if config.architecture == "deeplabv2":
-        logits = aspp_v2(features["high_level"], num_classes, rates=config.atrous_rates)
-    else:
-        x = _aspp_v3(config, features["high_level"], bn)
-        if config.architecture == "deeplabv3plus":
-            x = _decoder(config, x, features["low_level"], bn)
-        logits = _logits(x, num_classes)
-    outputs = ResizeToMatch(dtype="float32", name="upsample_logits")([logits, images])
-    return keras.Model(images, outputs, name=config.architecture)

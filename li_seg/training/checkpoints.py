@@ -11,10 +11,12 @@ draw different dropout masks than an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pathlib
 from typing import Optional
 
+import keras
 import tensorflow as tf
 
 
@@ -107,3 +109,17 @@ def resolve_checkpoint(model_dir, which: str = "auto") -> str:
 def restore_model(model, path: str) -> None:
     """Restores only the model's variables from a training checkpoint (optimizer state is ignored)."""
     tf.train.Checkpoint(model=model).restore(path).expect_partial().assert_existing_objects_matched()
+
+
+def load_trained_model(model_config, num_classes: int, model_dir, which: str = "auto", strategy=None):
+    """(model, checkpoint path): the float32 model `model_config` describes, built under `strategy`'s scope (if
+    given), with the weights of checkpoint `which` of `model_dir` (see `resolve_checkpoint`). The one place where
+    evaluation, export and the figure scripts load a trained model."""
+    from li_seg.models import build_model  # the models import the whole library
+
+    path = resolve_checkpoint(model_dir, which)
+    keras.mixed_precision.set_global_policy("float32")
+    with strategy.scope() if strategy is not None else contextlib.nullcontext():
+        model = build_model(model_config, num_classes)
+    restore_model(model, path)
+    return model, path

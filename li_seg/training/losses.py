@@ -15,7 +15,7 @@ function, by
 
     local_valid = tf.reduce_sum(tf.cast(labels != ignore_label, tf.float32))
     global_valid = tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, local_valid)
-    loss = segmentation_loss(labels, outputs, ignore_label=..., aux_loss_weight=...,
+    loss = segmentation_loss(labels, outputs, ignore_label=..., weights=li_seg.models.loss_weights(config),
                              global_num_valid=global_valid)
     loss += l2_weight_decay(model.trainable_variables, weight_decay) / strategy.num_replicas_in_sync
 
@@ -66,17 +66,19 @@ def segmentation_loss(
     outputs: Union[tf.Tensor, Mapping[str, tf.Tensor]],
     *,
     ignore_label: int,
-    aux_loss_weight: float,
+    weights: Optional[Mapping[str, float]] = None,
     global_num_valid: Optional[tf.Tensor] = None,
 ) -> tf.Tensor:
-    """Mean cross-entropy over valid pixels, plus `aux_loss_weight` times the auxiliary head's (if any).
+    """Sum over the model's outputs of weight x mean cross-entropy over valid pixels.
 
     Args:
       labels: (B, H, W[, 1]) integer labels at the logits' resolution.
-      outputs: logits (B, H, W, K), or a dict {"logits": ..., "aux_logits": ...} (e.g. CycleNet's PSPNet-style
-        auxiliary head on block3); both at the labels' resolution.
+      outputs: logits (B, H, W, K), or a dict of logits {"logits": ..., "aux_logits": ...} (a model with
+        auxiliary heads: `li_seg.models.build_model`), all at the labels' resolution.
       ignore_label: masked label (255).
-      aux_loss_weight: weight of the auxiliary term (TrainConfig.aux_loss_weight).
+      weights: output name -> weight (`li_seg.models.loss_weights(model_config)`: 1 for "logits", each aux
+        head's loss_weight); None = {"logits": 1}. Every weighted output must be in `outputs`; outputs without a
+        weight do not enter the loss. A plain logits tensor is the output "logits".
       global_num_valid: the number of valid pixels of the whole global batch (see the module docstring). When
         given, the sums are divided by it, so that summing the per-replica losses yields the exact global mean;
         when None, by this call's own count.
@@ -84,16 +86,16 @@ def segmentation_loss(
     Returns:
       A float32 scalar; 0 (not NaN) when no pixel is valid.
     """
-    if isinstance(outputs, Mapping):
-        heads = [(outputs["logits"], 1.0)]
-        if "aux_logits" in outputs:
-            heads.append((outputs["aux_logits"], aux_loss_weight))
-    else:
-        heads = [(outputs, 1.0)]
+    outputs = outputs if isinstance(outputs, Mapping) else {"logits": outputs}
+    weights = {"logits": 1.0} if weights is None else weights
+    missing = sorted(set(weights) - set(outputs))
+    if missing:
+        raise ValueError(f"segmentation_loss: outputs {missing} have a loss weight but the model has no such output "
+                         f"(it returns {sorted(outputs)})")
     total = tf.constant(0.0, tf.float32)
     num_valid = None
-    for logits, weight in heads:
-        loss_sum, num_valid = cross_entropy_sum(labels, logits, ignore_label)
+    for name, weight in weights.items():
+        loss_sum, num_valid = cross_entropy_sum(labels, outputs[name], ignore_label)
         total += weight * loss_sum
     denominator = num_valid if global_num_valid is None else tf.cast(global_num_valid, tf.float32)
     return tf.math.divide_no_nan(total, denominator)

@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from li_seg.evaluation.visualization import colorize, overlay
+from li_seg.layers.diagnostics import Histogram
 
 
 class Summaries:
@@ -38,14 +39,15 @@ class Summaries:
                 if not math.isnan(iou):
                     tf.summary.scalar(f"iou/{name.replace(' ', '_').replace('/', '_')}", iou)
 
-    def intensities(self, step: int, intensities: dict) -> None:
-        """The LI paper's W_L per LI layer: a histogram ("li_intensity/<layer>"), the layer's mean and maximum
-        ("li_intensity_mean/<layer>", "li_intensity_max/<layer>"), from `li_seg.layers.inhibition.intensities`."""
+    def diagnostics(self, step: int, published: dict) -> None:
+        """What the model's layers publish (`li_seg.layers.diagnostics.collect_diagnostics`): floats as scalars,
+        `Histogram`s as histograms, under their own tags (e.g. "li_intensity/<layer>")."""
         with self.train_writer.as_default(step=step):
-            for layer, values in intensities.items():
-                tf.summary.histogram(f"li_intensity/{layer}", values)
-                tf.summary.scalar(f"li_intensity_mean/{layer}", float(np.mean(values)))
-                tf.summary.scalar(f"li_intensity_max/{layer}", float(np.max(values)))
+            for tag, value in published.items():
+                if isinstance(value, Histogram):
+                    tf.summary.histogram(tag, value.values)
+                else:
+                    tf.summary.scalar(tag, value)
 
     def images(self, step: int, samples, *, writer: str = "eval") -> None:
         """For each (image, label, prediction, name): image, ground truth overlay, prediction overlay, side by side."""

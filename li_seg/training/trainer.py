@@ -23,9 +23,8 @@ from absl import logging
 
 from li_seg import data
 from li_seg.evaluation.evaluator import EvalResult, evaluate
-from li_seg.layers.inhibition import intensities
-from li_seg.layers.smoothing import aggregation_coefficients
-from li_seg.models import build_model
+from li_seg.layers.diagnostics import collect_diagnostics
+from li_seg.models import build_model, loss_weights, main_logits
 from li_seg.training.checkpoints import CheckpointKeeper, restore_model
 from li_seg.training.losses import l2_weight_decay, segmentation_loss
 from li_seg.training.metrics import format_metrics_table
@@ -85,6 +84,7 @@ class Trainer:
         train, ignore = self.cfg.train, self.info.ignore_label
         num_replicas = self.strategy.num_replicas_in_sync
         mixed = train.mixed_precision
+        weights = loss_weights(self.cfg.model)
 
         def replica_step(batch):
             labels = batch["label"]
@@ -94,8 +94,7 @@ class Trainer:
             with tf.GradientTape() as tape:
                 outputs = self.model(batch["image"], training=True)
                 cross_entropy = segmentation_loss(
-                    labels, outputs, ignore_label=ignore, aux_loss_weight=train.aux_loss_weight,
-                    global_num_valid=global_valid,
+                    labels, outputs, ignore_label=ignore, weights=weights, global_num_valid=global_valid
                 )
                 decay = l2_weight_decay(self.variables, train.weight_decay) / num_replicas
                 loss = cross_entropy + decay
@@ -186,8 +185,7 @@ class Trainer:
             values = {f"loss/{name}": float(value) for name, value in losses.items()}
             values.update({"learning_rate": learning_rate, "images_per_second": progress.images_per_second})
             self.summaries.scalars(step, values)
-            self.summaries.intensities(step, intensities(self.model))
-            self.summaries.scalars(step, aggregation_coefficients(self.model))
+            self.summaries.diagnostics(step, collect_diagnostics(self.model))
         if step % train.image_summary_every_steps == 0:
             self.summaries.images(step, self._training_samples(batch), writer="train")
         if step % train.checkpoint_every_steps == 0 or step == train.train_steps:
@@ -197,7 +195,7 @@ class Trainer:
     def _training_samples(self, batch, count: int = 3) -> list:
         images = self.strategy.experimental_local_results(batch["image"])[0][:count]
         labels = self.strategy.experimental_local_results(batch["label"])[0][:count]
-        predictions = tf.argmax(self.model(images, training=False), axis=-1)
+        predictions = tf.argmax(main_logits(self.model(images, training=False)), axis=-1)
         return [
             (image.numpy().astype("uint8"), label.numpy(), prediction.numpy(), f"train/{i}")
             for i, (image, label, prediction) in enumerate(zip(images, labels, predictions))

@@ -47,8 +47,8 @@ from li_seg.data.files import (
 )
 from li_seg.data.info import IGNORE_LABEL, DatasetInfo
 from li_seg.data.label_map import make_label_map
-from li_seg.data.matlab import decode_mat_label
-from li_seg.data.palettes import voc_colormap
+from li_seg.data.datasets.matlab import decode_mat_label
+from li_seg.data.datasets.palettes import voc_colormap
 from li_seg.data.spec import DatasetSpec, Examples
 
 VOC_DIR = pathlib.Path("VOCdevkit", "VOC2010")

@@ -48,8 +48,8 @@ from li_seg.data.files import (
     check_split_size, require_data_dir, require_file, require_files_exist, require_split,
 )
 from li_seg.data.info import DatasetInfo
-from li_seg.data.matlab import decode_mat_label
-from li_seg.data.palettes import voc_colormap
+from li_seg.data.datasets.matlab import decode_mat_label
+from li_seg.data.datasets.palettes import voc_colormap
 from li_seg.data.spec import DatasetSpec, Examples
 
 VOC_DIR = pathlib.Path("VOCdevkit", "VOC2012")

@@ -23,7 +23,7 @@ from li_seg.data.errors import DataError
 from li_seg.data.files import MAX_LISTED, require_data_dir, require_split
 from li_seg.data.info import IGNORE_LABEL, DatasetInfo
 from li_seg.data.label_map import make_label_map
-from li_seg.data.palettes import voc_colormap
+from li_seg.data.datasets.palettes import voc_colormap
 from li_seg.data.spec import DatasetSpec, Examples
 
 NAME = "folder"

@@ -14,7 +14,8 @@ import numpy as np
 import tensorflow as tf
 
 from li_seg.config import DataConfig
-from li_seg.data import readers, synthetic_scenes
+from li_seg.data import readers
+from li_seg.data.datasets import synthetic_scenes
 from li_seg.data.files import require_split
 from li_seg.data.info import DatasetInfo
 from li_seg.data.spec import DatasetSpec, Examples

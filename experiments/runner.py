@@ -1,0 +1,117 @@
+"""What `python -m experiments.train | evaluate | export` run: one mode on a resolved, validated config.
+
+Configuration errors, bad data and a diverging loss end with a one-paragraph message (exit code 2 or 1), not a
+traceback. The three entry points are thin wrappers that fix the mode; this module imports none of them.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import sys
+
+from absl import app, logging
+
+from experiments import config as config_lib
+from experiments import flags as cli
+
+FLAGS = cli.FLAGS
+# Data settings a run may change when it resumes: where and in which format the same examples are read.
+RESUMABLE_CHANGES = ("data_dir", "data_format", "check_split_sizes", "skip_bad_examples")
+
+
+def _check_model_dir(cfg, model_dir) -> None:
+    """Refuses to resume a model dir that holds a different model or dataset; records config.json."""
+    saved_path = model_dir / "config.json"
+    if saved_path.exists():
+        saved = config_lib.to_dict(config_lib.load(saved_path))
+        current = config_lib.to_dict(cfg)
+        differences = [
+            f"{section}.{key}: {saved[section][key]!r} (saved) vs {current[section][key]!r} (now)"
+            for section in ("model", "data") for key in current[section]
+            if key not in RESUMABLE_CHANGES and saved[section][key] != current[section][key]
+        ]
+        if differences:
+            raise config_lib.ConfigError(
+                f"{model_dir} holds a run of a different model or dataset:\n  " + "\n  ".join(differences)
+                + "\nUse a new --model_dir, or the saved settings to resume it."
+            )
+    model_dir.mkdir(parents=True, exist_ok=True)
+    config_lib.save(cfg, saved_path)
+
+
+def evaluate_checkpoint(cfg, model_dir, checkpoint: str, strategy):
+    """Restores `checkpoint` of model_dir into a fresh model under `strategy` and evaluates it."""
+    from li_seg import data
+    from li_seg.evaluation.evaluator import evaluate
+    from li_seg.training.checkpoints import load_trained_model
+    from li_seg.training.summaries import Summaries
+    from li_seg.training.trainer import record_evaluation
+
+    info = data.get_dataset_info(cfg.data)
+    model, path = load_trained_model(cfg.model, info.num_classes, model_dir, checkpoint, strategy)
+    step = int(path.rsplit("-", 1)[-1])
+    logging.info("evaluating %s on %s/%s", path, cfg.data.dataset, cfg.data.eval_split)
+    result = evaluate(model, cfg.data, cfg.eval, strategy=strategy)
+    summaries = Summaries(model_dir, info.class_names, info.palette, info.ignore_label)
+    record_evaluation(model_dir, step, result, summaries)
+    return result
+
+
+def export_checkpoint(cfg, model_dir, checkpoint: str, export_dir=None) -> pathlib.Path:
+    """Restores `checkpoint` of model_dir into a fresh float32 model and exports it."""
+    from li_seg import data
+    from li_seg.export.saved_model import export_saved_model
+    from li_seg.training.checkpoints import load_trained_model
+
+    model, path = load_trained_model(cfg.model, data.get_dataset_info(cfg.data).num_classes, model_dir, checkpoint)
+    export_dir = pathlib.Path(export_dir) if export_dir else pathlib.Path(model_dir) / "export"
+    export_saved_model(model, str(export_dir), scales=cfg.eval.scales, add_flipped_images=cfg.eval.add_flipped_images)
+    logging.info("exported %s to %s (signature serving_default: uint8 images -> classes, probabilities)",
+                 path, export_dir)
+    return export_dir
+
+
+def run(cfg, model_dir, mode: str, *, checkpoint: str = "auto", export_dir=None) -> None:
+    """Runs one mode for a resolved, validated config (callable from Python as well as from the command line)."""
+    from li_seg.training.strategy import make_strategy
+
+    if mode in ("train", "train_and_eval"):
+        from li_seg.training.trainer import Trainer
+
+        _check_model_dir(cfg, model_dir)
+        trainer = Trainer(cfg, model_dir, make_strategy(cfg.train.strategy, cfg.train.tpu_address))
+        result = trainer.train(evaluate_during_training=mode == "train_and_eval")
+        logging.info("finished at step %d in %s", result.step, model_dir)
+    elif mode == "eval":
+        evaluate_checkpoint(cfg, model_dir, checkpoint, make_strategy(cfg.train.strategy, cfg.train.tpu_address))
+    elif mode == "export":
+        export_checkpoint(cfg, model_dir, checkpoint, export_dir)
+    else:
+        raise config_lib.ConfigError(f"unknown mode {mode!r}; valid modes: {', '.join(cli.MODES)}")
+
+
+def main(argv, mode=None) -> int:
+    """The command line: flags -> config -> `run`. `mode` fixes --mode (experiments.evaluate / export)."""
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    if mode is not None:
+        FLAGS.mode = mode
+    logging.set_verbosity(logging.INFO)
+    from li_seg import data
+    from li_seg.training.trainer import TrainingDivergedError
+
+    try:
+        cfg, model_dir = cli.experiment_from_flags()
+        config_lib.validate(cfg)
+        # Counting the train split also checks that the dataset is where data_dir says, before any model is built;
+        # export needs no data, and eval and export read an already resolved MODEL_DIR/config.json.
+        training = FLAGS.mode in ("train", "train_and_eval")
+        cfg = config_lib.resolve(cfg, data.num_examples(cfg.data, cfg.data.train_split) if training else 0)
+        run(cfg, model_dir, FLAGS.mode, checkpoint=FLAGS.checkpoint, export_dir=FLAGS.export_dir)
+    except (config_lib.ConfigError, FileNotFoundError, data.DataError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except TrainingDivergedError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,65 @@
+"""The architecture registry: architecture name -> (head config class, head builder).
+
+`li_seg/models/__init__.py` registers every architecture; `build_model` composes backbone -> head -> auxiliary
+heads for any of them (`li_seg.models.builder`). A new architecture is a module with its head config (a
+`li_seg.config.HeadConfig` subclass that validates itself) and its head builder, plus one `register` line there.
+
+A head builder is called as `build_head(config, features, images, num_classes, bn)`:
+- config: the whole ModelConfig (its `head` is of the registered class);
+- features: the backbone's endpoints by name ("input", "stem", "block1" ... "block4", "low_level");
+- images: the model's input (B, H, W, 3), RGB in [0, 255] (for heads that build a second backbone, as DifNet);
+- num_classes, bn: the number of classes and the model's `BatchNormSettings`;
+and returns the logits (B, h, w, num_classes) at any resolution: `build_model` resizes them to the input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Optional
+
+from li_seg.config import HeadConfig
+
+HeadBuilder = Callable[..., object]
+
+
+@dataclasses.dataclass(frozen=True)
+class Architecture:
+    name: str
+    config_class: type
+    build_head: HeadBuilder
+
+
+_ARCHITECTURES: dict[str, Architecture] = {}
+
+
+def register(name: str, config_class: type, build_head: HeadBuilder) -> None:
+    """Registers architecture `name`; a name registered twice is an error."""
+    if not (isinstance(config_class, type) and issubclass(config_class, HeadConfig)):
+        raise TypeError(f"{name}: the head config class must subclass li_seg.config.HeadConfig, got {config_class}")
+    if name in _ARCHITECTURES:
+        raise ValueError(f"architecture {name!r} is registered already")
+    _ARCHITECTURES[name] = Architecture(name, config_class, build_head)
+
+
+def unregister(name: str) -> None:
+    """Removes architecture `name` (tests that register a temporary one)."""
+    del _ARCHITECTURES[name]
+
+
+def names() -> tuple[str, ...]:
+    """The registered architectures, in registration order."""
+    return tuple(_ARCHITECTURES)
+
+
+def get(name: str) -> Architecture:
+    """The registered architecture `name`; ValueError listing the valid ones otherwise."""
+    if name not in _ARCHITECTURES:
+        raise ValueError(f"Unknown architecture {name!r}; valid: {list(_ARCHITECTURES)}.")
+    return _ARCHITECTURES[name]
+
+
+def default_head(name: str) -> Optional[HeadConfig]:
+    """The default head config of architecture `name`; None when it is not registered (validation says so)."""
+    import li_seg.models  # noqa: F401  (registers the architectures)
+
+    return _ARCHITECTURES[name].config_class() if name in _ARCHITECTURES else None
