@@ -215,3 +215,14 @@ def test_backbone_table_reports_parameters_sizes_and_strides():
     assert row["params"] == backbone_table.TORCHVISION_WITHOUT_FC["resnet18"] == TORCHVISION_WITHOUT_FC["resnet18"]
     assert row["sizes"]["block1"] == (9, 13) and row["strides"]["block1"] == 4
     assert row["sizes"]["block4"] == (2, 2) and row["strides"]["block4"] == 32
+
+
+@pytest.mark.parametrize("output_stride", [8, 16])
+def test_mobilenet_v2_endpoints_at_their_strides(output_stride):
+    config = BackboneConfig(output_stride=output_stride)
+    outputs = build_backbone(config, BN)(RNG.uniform(0, 255, (1, 33, 47, 3)).astype("float32"))
+    strides = endpoint_strides(config)
+    assert strides["block3"] == min(16, output_stride) and strides["block4"] == output_stride
+    for name, stride in strides.items():
+        assert tuple(outputs[name].shape[1:3]) == (math.ceil(33 / stride), math.ceil(47 / stride)), name
+    assert [outputs[f"block{b}"].shape[-1] for b in (1, 2, 3, 4)] == [24, 32, 96, 320]

@@ -9,7 +9,9 @@ Recipes (`--recipe`, applied after the dataset preset): "paper" = the paper's Ad
 default: Adam lr 3e-4 constant, epsilon 0.01, L2 4e-5 (MobileNetV2) / 1e-4 (ResNet) from the authors' configs,
 batch 16, crop 513, random scale 0.5-2.0, 120 epochs. "voc", "ade20k", "celebamask_hq" = the authors' released
 per-dataset configs (SGD momentum 0.9, poly 0.9). The paper's second stage, 40 epochs training only the LI
-intensities, is `--finetune=li_only --init_checkpoint=STAGE1_MODEL_DIR --epochs=40` (experiments/flags.py).
+intensities, is `--finetune=li_only --init_checkpoint=STAGE1_MODEL_DIR --epochs=40` (the stage `LI_ONLY`).
+Everything the command line and the scripts read is the record `PAPER` at the end: ablations, recipes, the stage,
+and what the paper reports (Tables I-V's mIoU, Tables IV-V's parameters and FLOPs, Table VII's costs).
 """
 
 from __future__ import annotations

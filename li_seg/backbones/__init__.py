@@ -26,10 +26,10 @@ from typing import Optional
 
 import keras
 
-from li_seg.backbones import resnet_plan
+from li_seg.backbones import mobilenet_v2, resnet_plan
 from li_seg.backbones.input_normalization import NORMALIZATIONS
-from li_seg.backbones.mobilenet_v2 import BLOCKS, STAGE_BLOCKS, UNIT_POSITIONS, build_mobilenet_v2
-from li_seg.backbones.output_stride import OUTPUT_STRIDES, atrous_schedule
+from li_seg.backbones.mobilenet_v2 import UNIT_POSITIONS, build_mobilenet_v2
+from li_seg.backbones.output_stride import OUTPUT_STRIDES
 from li_seg.backbones.resnet import build_resnet
 from li_seg.backbones.weights import load_backbone_weights
 from li_seg.config import BackboneConfig
@@ -61,15 +61,9 @@ def unit_positions(name: str) -> tuple[str, ...]:
 
 def endpoint_strides(config: BackboneConfig) -> dict[str, int]:
     """The stride of every endpoint of the backbone `config` describes."""
-    if config.name != "mobilenet_v2":
-        return resnet_plan.endpoint_strides(config.name, config.layout, config.output_stride)
-    strides = [stride for stride, _ in atrous_schedule([2] + [s for _, _, s in BLOCKS], config.output_stride)]
-    cumulative = [strides[0]]
-    for stride in strides[1:]:
-        cumulative.append(cumulative[-1] * stride)
-    result = {"input": 1, "stem": strides[0], "low_level": cumulative[1 + 2]}
-    result.update({f"block{i}": cumulative[1 + block] for i, block in enumerate(STAGE_BLOCKS, start=1)})
-    return result
+    if config.name == "mobilenet_v2":
+        return mobilenet_v2.endpoint_strides(config.output_stride)
+    return resnet_plan.endpoint_strides(config.name, config.layout, config.output_stride)
 
 
 def _choice(key: str, value, valid) -> list[str]:

@@ -81,12 +81,28 @@ def _inverted_residual(x, expansion, filters, unit: Unit, block_id, bn, hooks: S
     return y, depthwise_output
 
 
+def _schedule(output_stride: int) -> list[tuple[int, int]]:
+    """(stride, rate) of Conv1 and of each block's depthwise."""
+    return atrous_schedule([2] + [stride for _, _, stride in BLOCKS], output_stride)
+
+
+def endpoint_strides(output_stride: int) -> dict[str, int]:
+    """The stride of every endpoint at `output_stride`."""
+    cumulative, stride = [], 1
+    for layer_stride, _ in _schedule(output_stride):
+        stride *= layer_stride
+        cumulative.append(stride)  # [0]: Conv1, [1 + b]: after block b
+    result = {"input": 1, "stem": cumulative[0], "low_level": cumulative[1 + LOW_LEVEL_BLOCK]}
+    result.update({f"block{i}": cumulative[1 + block] for i, block in enumerate(STAGE_BLOCKS, start=1)})
+    return result
+
+
 def build_mobilenet_v2(
     config: BackboneConfig, bn: BatchNormSettings, hooks: Sequence[UnitHook] = (), name: str = ""
 ) -> keras.Model:
     """MobileNetV2 up to RB17 at `config.output_stride`, `hooks` around every depthwise: a model mapping RGB images
     in [0, 255] to its endpoints. `config` must be valid (`li_seg.backbones.backbone_errors`)."""
-    schedule = atrous_schedule([2] + [stride for _, _, stride in BLOCKS], config.output_stride)
+    schedule = _schedule(config.output_stride)
     images = keras.Input((None, None, 3), name="images")
     x = normalize_input(images, config.normalization or "unit_range")
     endpoints = {"input": x}

@@ -6,7 +6,7 @@
   ("synthetic" is embedded; "camvid" reads the SegNet layout).
 - `DataError` / `explain_error(exc, data_config, split)`: data problems reported with the file and the fix.
 
-A new dataset is one module building a `spec.DatasetSpec`, registered in `registry.py`.
+A new dataset is one module in `datasets/` building a `spec.DatasetSpec`, registered in `registry.py`.
 """
 
 from li_seg.data.diagnose import explain_error

@@ -1,8 +1,8 @@
 """The dataset registry: name -> `DatasetSpec`.
 
-Adding a dataset = one module with a SPEC, plus one line here. A dataset whose description depends on the
-configuration (the user's "folder" dataset: its classes come from data_dir/classes.json or the flags) registers a
-function DataConfig -> DatasetSpec instead.
+Adding a dataset = one module in `li_seg/data/datasets/` with a SPEC, plus one line here. A dataset whose
+description depends on the configuration (the user's "folder" dataset: its classes come from data_dir/classes.json
+or the flags) registers a function DataConfig -> DatasetSpec instead.
 """
 
 from __future__ import annotations
