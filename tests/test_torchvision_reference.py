@@ -31,12 +31,14 @@ pytestmark = pytest.mark.skipif(
 
 # Runs with torch only: builds the reference, randomises it, computes its endpoints on the given normalised images.
 REFERENCE = r'''
+import ast
 import sys
 import numpy as np
 import torch
 import torchvision
 
-name, dilations, replace, inputs, output = sys.argv[1], eval(sys.argv[2]), eval(sys.argv[3]), sys.argv[4], sys.argv[5]
+name, inputs, output = sys.argv[1], sys.argv[4], sys.argv[5]
+dilations, replace = ast.literal_eval(sys.argv[2]), ast.literal_eval(sys.argv[3])
 torch.manual_seed(0)
 options = {"replace_stride_with_dilation": replace} if replace else {}
 model = getattr(torchvision.models, name)(weights=None, **options)
@@ -74,8 +76,10 @@ np.savez(output, **results)
 
 def _reference(tmp_path, name, dilations, replace, images):
     np.save(tmp_path / "inputs.npy", images)
-    subprocess.run([sys.executable, "-c", REFERENCE, name, repr(dilations), repr(replace), str(tmp_path / "inputs.npy"),
-                    str(tmp_path / "reference.npz")], check=True, capture_output=True, timeout=300)
+    result = subprocess.run([sys.executable, "-c", REFERENCE, name, repr(dilations), repr(replace),
+                             str(tmp_path / "inputs.npy"), str(tmp_path / "reference.npz")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
     return dict(np.load(tmp_path / "reference.npz"))
 
 
