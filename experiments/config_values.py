@@ -88,6 +88,14 @@ def _retag_head(model: ModelConfig, changes: Mapping[str, Any], where: str) -> M
     return dataclasses.replace(model, architecture=architecture, head=head_class())
 
 
+def _head_hint(instance: Any, key: str, prefix: str) -> str:
+    """For a head's field given on the model (the layout before head configs): where it is now."""
+    head = getattr(instance, "head", None) if isinstance(instance, ModelConfig) else None
+    if dataclasses.is_dataclass(head) and key in {field.name for field in dataclasses.fields(head)}:
+        return f" ({key} is a field of the {instance.architecture} head: {prefix}head.{key})"
+    return ""
+
+
 def replace(instance: Any, changes: Mapping[str, Any], where: str) -> Any:
     """dataclasses.replace with type coercion and nested merging; unknown keys list the valid ones."""
     hints = typing.get_type_hints(type(instance))
@@ -97,7 +105,8 @@ def replace(instance: Any, changes: Mapping[str, Any], where: str) -> Any:
     updates = {}
     for key, value in changes.items():
         if key not in hints:
-            raise ConfigError(f"unknown config key {prefix}{key}; valid keys: {', '.join(sorted(hints))}")
+            raise ConfigError(f"unknown config key {prefix}{key}; valid keys: {', '.join(sorted(hints))}"
+                              + _head_hint(instance, key, prefix))
         current = getattr(instance, key)
         if dataclasses.is_dataclass(current) and isinstance(value, Mapping):
             updates[key] = replace(current, value, prefix + key)

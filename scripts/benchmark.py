@@ -27,13 +27,12 @@ per contender the median per-step time, images/s, the spread and every round's n
 
 from __future__ import annotations
 
+import functools
 import os
 import pathlib
 from typing import Optional
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import functools  # noqa: E402
 
 import keras  # noqa: E402
 from absl import app, flags  # noqa: E402
@@ -42,7 +41,9 @@ from experiments.papers import PAPERS, get_experiment, record  # noqa: E402
 from li_seg import data  # noqa: E402
 from li_seg.config import BackboneConfig, DataConfig, ModelConfig  # noqa: E402
 from li_seg.models import build_model, loss_weights  # noqa: E402
-from scripts.benchmarking.keras_reference import build_keras_deeplab, check_same_architecture, trainable_parameters  # noqa: E402,E501
+from scripts.benchmarking.keras_reference import (  # noqa: E402
+    build_keras_deeplab, check_same_architecture, trainable_parameters,
+)
 from scripts.benchmarking.timing import (  # noqa: E402
     alternate, compare, inference_rounds, pipeline_rounds, print_comparison, print_header, random_batch, train_rounds,
 )
@@ -106,7 +107,7 @@ def measure_cost(
         measured = {}
         for kind in kinds:
             pair = {"baseline": times[f"{cost.baseline}/{kind}"], "ablation": times[f"{cost.ablation}/{kind}"]}
-            measured[kind] = compare(pair, "baseline", "ablation", batch_size)  # ratio: the ablation's time over
+            measured[kind] = compare(pair, "baseline", "ablation", batch_size)  # ratio: ablation time / baseline
         results.append((cost, measured, {"ablation": params[cost.ablation], "baseline": params[cost.baseline]}))
     return results
 

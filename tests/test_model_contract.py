@@ -204,3 +204,8 @@ def test_config_json_that_cannot_load_says_why(tmp_path):
     path.write_text("{not json")
     with pytest.raises(ConfigError, match="is not valid JSON"):
         config_lib.load(path)
+
+
+def test_a_head_field_given_on_the_model_says_where_it_lives():
+    with pytest.raises(ConfigError, match=r"atrous_rates is a field of the deeplabv3 head: model.head.atrous_rates"):
+        config_lib.override(config_lib.ExperimentConfig(), {"model.atrous_rates": [6, 12, 18]})

@@ -2,6 +2,7 @@
 torchvision and caffe stride layouts (where each puts its strides, feature sizes at odd input sizes, how each
 dilates), stems, input normalisations, per-unit hooks, and two backbones of one kind in one model."""
 
+import dataclasses
 import math
 
 import keras
@@ -199,11 +200,12 @@ def test_two_backbones_of_one_kind_in_one_model():
     ({"stem": "plain", "stem_widths": (32, 32, 64)}, "the 'plain' stem is one 7x7 conv 64"),
     ({"multi_grid": (1, 2, 4)}, "needs 2 positive rates"),  # ResNet-18's block4 has two units
     ({"normalization": "bgr"}, "normalization='bgr' is not one of"),
+    ({"name": "mobilenet_v2", "layout": "pytorch"}, "layout='pytorch' is not one of"),  # checked for every backbone
     ({"inhibition_positions": ("conv5_3",)}, "['conv5_3'] are not positions of resnet18"),
     ({"inhibition": InhibitionConfig()}, "default positions ['conv5_3'] are not units of resnet18"),
 ])
 def test_invalid_resnet_settings_are_named(changes, message):
-    config = BackboneConfig(name="resnet18", **changes)
+    config = dataclasses.replace(BackboneConfig(name="resnet18"), **changes)
     assert any(message in error for error in backbone_errors(config, "backbone")), backbone_errors(config)
 
 

@@ -71,23 +71,23 @@ def _choice(key: str, value, valid) -> list[str]:
 
 
 def backbone_errors(config: BackboneConfig, where: str = "model.backbone") -> list[str]:
-    """What is wrong with `config` (every problem, with the valid values); `where` prefixes the keys."""
+    """What is wrong with `config` (every problem, with the valid values); `where` prefixes the keys. Every
+    choice is checked, including those only ResNets read."""
     errors = _choice(f"{where}.name", config.name, BACKBONES)
     errors += _choice(f"{where}.output_stride", config.output_stride, OUTPUT_STRIDES)
+    errors += _choice(f"{where}.layout", config.layout, resnet_plan.LAYOUTS)
+    errors += _choice(f"{where}.stem", config.stem, resnet_plan.STEMS)
     if config.normalization is not None:
         errors += _choice(f"{where}.normalization", config.normalization, NORMALIZATIONS)
-    if config.name == "mobilenet_v2":
-        if config.multi_grid is not None:
-            errors.append(f"{where}.multi_grid applies to ResNet's last block only, not to mobilenet_v2")
-    elif config.name in BACKBONES:
-        errors += _choice(f"{where}.layout", config.layout, resnet_plan.LAYOUTS)
-        errors += _choice(f"{where}.stem", config.stem, resnet_plan.STEMS)
-        if config.stem == "plain" and config.stem_widths != BackboneConfig.stem_widths:
-            errors.append(f"{where}.stem_widths sets the 'beta' stem's widths; the 'plain' stem is one 7x7 conv 64")
-        if len(config.stem_widths) != 3 or any(w < 1 for w in config.stem_widths):
-            errors.append(f"{where}.stem_widths needs 3 positive widths, got {list(config.stem_widths)}")
+    if len(config.stem_widths) != 3 or any(w < 1 for w in config.stem_widths):
+        errors.append(f"{where}.stem_widths needs 3 positive widths, got {list(config.stem_widths)}")
+    elif config.stem == "plain" and config.stem_widths != BackboneConfig.stem_widths:
+        errors.append(f"{where}.stem_widths sets the 'beta' stem's widths; the 'plain' stem is one 7x7 conv 64")
+    if config.name == "mobilenet_v2" and config.multi_grid is not None:
+        errors.append(f"{where}.multi_grid applies to ResNet's last block only, not to mobilenet_v2")
+    elif config.name in resnet_plan.RESNETS and config.multi_grid is not None:
         last_block = resnet_plan.units(config.name)[-1]
-        if config.multi_grid is not None and (len(config.multi_grid) != last_block or min(config.multi_grid) < 1):
+        if len(config.multi_grid) != last_block or min(config.multi_grid) < 1:
             errors.append(f"{where}.multi_grid needs {last_block} positive rates (block4's units), got "
                           f"{list(config.multi_grid)}")
     if config.name in BACKBONES:
