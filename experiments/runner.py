@@ -6,6 +6,7 @@ traceback. The three entry points are thin wrappers that fix the mode; this modu
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import sys
 
@@ -19,16 +20,37 @@ FLAGS = cli.FLAGS
 RESUMABLE_CHANGES = ("data_dir", "data_format", "check_split_sizes", "skip_bad_examples")
 
 
-def _check_model_dir(cfg, model_dir) -> None:
-    """Refuses to resume a model dir that holds a different model or dataset; records config.json."""
+def _leaves(tree: dict, prefix: str = "") -> dict:
+    """A nested config dict as {"model.backbone.layout": value, ...}."""
+    leaves = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            leaves.update(_leaves(value, f"{prefix}{key}."))
+        else:
+            leaves[f"{prefix}{key}"] = value
+    return leaves
+
+
+def _check_model_dir(cfg, model_dir, *, momentum_derived: bool = False):
+    """Refuses to resume a model dir that holds a different model or dataset, naming each setting that differs;
+    records config.json; returns the config to run.
+
+    Extending a run (re-running it with another train_steps or epochs) is resuming it: when this run's BN
+    momentum was derived from its length (model.bn_momentum unset), it keeps the saved run's momentum, and says so.
+    """
     saved_path = model_dir / "config.json"
     if saved_path.exists():
-        saved = config_lib.to_dict(config_lib.load(saved_path))
-        current = config_lib.to_dict(cfg)
+        saved = config_lib.load(saved_path)
+        if momentum_derived and saved.model.bn_momentum != cfg.model.bn_momentum:
+            logging.info("keeps the BN momentum %g of the run it resumes (derived from that run's length; this "
+                         "length would give %g; set model.bn_momentum to choose)", saved.model.bn_momentum,
+                         cfg.model.bn_momentum)
+            cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, bn_momentum=saved.model.bn_momentum))
+        before = _leaves({section: config_lib.to_dict(saved)[section] for section in ("model", "data")})
+        now = _leaves({section: config_lib.to_dict(cfg)[section] for section in ("model", "data")})
         differences = [
-            f"{section}.{key}: {saved[section][key]!r} (saved) vs {current[section][key]!r} (now)"
-            for section in ("model", "data") for key in current[section]
-            if key not in RESUMABLE_CHANGES and saved[section][key] != current[section][key]
+            f"{key}: {before.get(key)!r} (saved) vs {value!r} (now)" for key, value in now.items()
+            if key.split(".")[1] not in RESUMABLE_CHANGES and before.get(key) != value
         ]
         if differences:
             raise config_lib.ConfigError(
@@ -37,6 +59,7 @@ def _check_model_dir(cfg, model_dir) -> None:
             )
     model_dir.mkdir(parents=True, exist_ok=True)
     config_lib.save(cfg, saved_path)
+    return cfg
 
 
 def evaluate_checkpoint(cfg, model_dir, checkpoint: str, strategy):
@@ -71,14 +94,15 @@ def export_checkpoint(cfg, model_dir, checkpoint: str, export_dir=None) -> pathl
     return export_dir
 
 
-def run(cfg, model_dir, mode: str, *, checkpoint: str = "auto", export_dir=None) -> None:
-    """Runs one mode for a resolved, validated config (callable from Python as well as from the command line)."""
+def run(cfg, model_dir, mode: str, *, checkpoint: str = "auto", export_dir=None, momentum_derived=False) -> None:
+    """Runs one mode for a resolved, validated config (callable from Python as well as from the command line);
+    momentum_derived: cfg's BN momentum was derived from the run length (see `_check_model_dir`)."""
     from li_seg.training.strategy import make_strategy
 
     if mode in ("train", "train_and_eval"):
         from li_seg.training.trainer import Trainer
 
-        _check_model_dir(cfg, model_dir)
+        cfg = _check_model_dir(cfg, model_dir, momentum_derived=momentum_derived)
         trainer = Trainer(cfg, model_dir, make_strategy(cfg.train.strategy, cfg.train.tpu_address))
         result = trainer.train(evaluate_during_training=mode == "train_and_eval")
         logging.info("finished at step %d in %s", result.step, model_dir)
@@ -106,8 +130,10 @@ def main(argv, mode=None) -> int:
         # Counting the train split also checks that the dataset is where data_dir says, before any model is built;
         # export needs no data, and eval and export read an already resolved MODEL_DIR/config.json.
         training = FLAGS.mode in ("train", "train_and_eval")
+        momentum_derived = cfg.model.bn_momentum is None
         cfg = config_lib.resolve(cfg, data.num_examples(cfg.data, cfg.data.train_split) if training else 0)
-        run(cfg, model_dir, FLAGS.mode, checkpoint=FLAGS.checkpoint, export_dir=FLAGS.export_dir)
+        run(cfg, model_dir, FLAGS.mode, checkpoint=FLAGS.checkpoint, export_dir=FLAGS.export_dir,
+            momentum_derived=momentum_derived)
     except (config_lib.ConfigError, FileNotFoundError, data.DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

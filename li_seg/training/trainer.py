@@ -6,8 +6,17 @@ summaries, the data pipeline and the evaluator.
 
 Resuming reproduces an uninterrupted run exactly when ops are deterministic: the checkpoint holds model,
 optimizer, step and dropout seed states, and the input pipeline is a pure function of (seed, step)
-(li_seg.data.build_dataset(start_step=...)). A non-finite loss stops the run before anything is saved, so the
-newest checkpoint is always a good one; a data error or Ctrl-C saves the current (good) state first.
+(li_seg.data.build_dataset(start_step=...)).
+
+Divergence never reaches a checkpoint. A step's loss is computed before its update, so a finite loss does not
+vouch for the weights the update produced (a huge learning rate blows them up while the loss it reports is still
+finite). Every save is therefore preceded by a check of the state it would write (`_sound`): every model and
+optimizer variable finite, and the loss of the step's batch under the new weights finite. A non-finite loss or an
+unsound state stops the run without saving, naming the newest checkpoint, which is therefore always a good one; a
+data error or Ctrl-C saves the current state first (if sound).
+
+A run whose training finished but whose final evaluation did not (killed during it) finishes that evaluation
+when it is re-run: `eval/metrics-<step>.json`, written last, marks an evaluation as done.
 """
 
 from __future__ import annotations
@@ -134,6 +143,9 @@ class Trainer:
         evaluations: list = []
         if start >= total:
             logging.info("model dir %s is already trained to step %d (train_steps=%d)", self.model_dir, start, total)
+            if evaluate_during_training and not self._evaluated(start):
+                logging.info("its evaluation at step %d did not finish: evaluating now", start)
+                evaluations.append((start, self.evaluate_and_record().metrics))
             return TrainResult(step=start, loss=float("nan"), evaluations=evaluations)
 
         dataset = data.build_dataset(
@@ -146,7 +158,7 @@ class Trainer:
             "training %s on %s from step %d to %d (batch %d, %d replica(s))", self.model.name, cfg.data.dataset,
             start, total, train.batch_size, self.strategy.num_replicas_in_sync,
         )
-        step, loss = start, float("nan")
+        step, loss, batch = start, float("nan"), None
         try:
             while step < total:
                 try:
@@ -157,18 +169,15 @@ class Trainer:
                 step = int(self.step.numpy())
                 loss = float(losses["loss"].numpy())
                 if not math.isfinite(loss):
-                    raise TrainingDivergedError(
-                        f"the loss became {loss} at step {step}; nothing was saved after the last good checkpoint "
-                        f"({self.keeper.latest or 'none yet'}). Lower the learning rate (--learning_rate) or check "
-                        "the data, then re-run the same command to resume from that checkpoint."
-                    )
+                    raise self._diverged(f"the loss became {loss} at step {step}")
                 self._after_step(step, losses, batch, progress)
                 if evaluate_during_training and train.eval_every_steps and step % train.eval_every_steps == 0 \
                         and step < total:
                     evaluations.append((step, self.evaluate_and_record().metrics))
                     progress.restart(step)
         except (data.DataError, KeyboardInterrupt):
-            logging.warning("interrupted at step %d: saved %s", step, self.keeper.save())
+            if self._sound(batch if step > start else None):
+                logging.warning("interrupted at step %d: saved %s", step, self.keeper.save())
             raise
         finally:
             self.summaries.flush()
@@ -189,8 +198,35 @@ class Trainer:
         if step % train.image_summary_every_steps == 0:
             self.summaries.images(step, self._training_samples(batch), writer="train")
         if step % train.checkpoint_every_steps == 0 or step == train.train_steps:
+            if not self._sound(batch):
+                raise self._diverged(f"the weights after step {step} are not finite or give a non-finite loss")
             self.keeper.save()
             progress.restart(step)
+
+    def _sound(self, batch=None) -> bool:
+        """Whether the current state may be saved: every floating-point model and optimizer variable finite, and
+        (given the step's batch) the loss of its first replica's images under the current weights finite."""
+        for variable in self.model.variables + self.optimizer.variables:
+            floating = keras.backend.is_float_dtype(variable.dtype)
+            if floating and not bool(tf.reduce_all(tf.math.is_finite(variable.value))):
+                return False
+        if batch is None:
+            return True
+        images = self.strategy.experimental_local_results(batch["image"])[0]
+        labels = self.strategy.experimental_local_results(batch["label"])[0]
+        outputs = self.model(images, training=False)
+        loss = segmentation_loss(labels, main_logits(outputs), ignore_label=self.info.ignore_label)
+        return bool(tf.math.is_finite(loss))
+
+    def _diverged(self, what: str) -> TrainingDivergedError:
+        return TrainingDivergedError(
+            f"{what}; nothing was saved after the last good checkpoint ({self.keeper.latest or 'none yet'}). "
+            "Lower the learning rate (--learning_rate) or check the data, then re-run the same command to resume "
+            "from that checkpoint."
+        )
+
+    def _evaluated(self, step: int) -> bool:
+        return (self.model_dir / "eval" / f"metrics-{step}.json").exists()
 
     def _training_samples(self, batch, count: int = 3) -> list:
         images = self.strategy.experimental_local_results(batch["image"])[0][:count]
@@ -203,12 +239,12 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------------------------
     def evaluate_and_record(self) -> EvalResult:
-        """Evaluates the current weights; writes TensorBoard, eval/metrics-<step>.json and the best checkpoint."""
+        """Evaluates the current weights; writes the best checkpoint, then TensorBoard and eval/metrics-<step>.json."""
         step = int(self.step.numpy())
         result = evaluate(self.model, self.cfg.data, self.cfg.eval, strategy=self.strategy)
-        record_evaluation(self.model_dir, step, result, self.summaries)
         if self.keeper.save_if_best(result.metrics["miou"]):
             logging.info("new best mIoU %.4f at step %d", result.metrics["miou"], step)
+        record_evaluation(self.model_dir, step, result, self.summaries)  # last: its metrics file marks it done
         return result
 
 

@@ -1,0 +1,119 @@
+"""What a diverging step, a crash during the final evaluation, and an extended run leave behind (issue 11)."""
+
+import json
+import logging
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from absl.testing import flagsaver
+
+from li_seg.training.trainer import Trainer, TrainingDivergedError
+
+from tests.test_cli import run_main
+from tests.test_training import tiny_config
+
+
+def _checkpoint_is_finite(prefix) -> bool:
+    reader = tf.train.load_checkpoint(prefix)
+    return all(np.all(np.isfinite(reader.get_tensor(name)))
+               for name, dtype in reader.get_variable_to_dtype_map().items() if dtype.is_floating)
+
+
+def test_a_diverging_update_is_never_saved(tmp_path):
+    """lr 1e30, a checkpoint every step: step 1's loss is finite but its update blows the weights up. Nothing may be
+    saved from it, and the message must not send the user to a poisoned checkpoint."""
+    cfg = tiny_config(**{"train.learning_rate": 1e30, "train.lr_schedule": "constant", "train.train_steps": 3,
+                         "train.checkpoint_every_steps": 1})
+    trainer = Trainer(cfg, tmp_path, tf.distribute.get_strategy())
+    with pytest.raises(TrainingDivergedError, match=r"after step 1 .*none yet"):
+        trainer.train()
+    assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")) is None
+    assert not list((tmp_path / "checkpoints").glob("ckpt-*")) if (tmp_path / "checkpoints").exists() else True
+    # The advice works: a smaller learning rate in the same model dir trains.
+    result = Trainer(tiny_config(**{"train.train_steps": 2}), tmp_path, tf.distribute.get_strategy()).train()
+    assert result.step == 2 and np.isfinite(result.loss)
+
+
+def test_weights_blown_up_after_good_checkpoints_name_the_last_good_one(tmp_path):
+    """Steps 1-2 are saved; step 3's update blows the weights up (its own loss is finite): the run stops before
+    saving ckpt-3 and names ckpt-2, whose weights are finite."""
+    cfg = tiny_config(**{"train.train_steps": 5, "train.checkpoint_every_steps": 1})
+    trainer = Trainer(cfg, tmp_path, tf.distribute.get_strategy())
+    original = trainer._train_step
+
+    def step_that_blows_up_at_3(batch):
+        losses = original(batch)
+        if int(trainer.step.numpy()) == 3:
+            for variable in trainer.model.trainable_variables:
+                variable.assign(variable * 1e30)
+        return losses
+
+    trainer._train_step = step_that_blows_up_at_3
+    with pytest.raises(TrainingDivergedError, match=r"after step 3 .*ckpt-2"):
+        trainer.train()
+    latest = tf.train.latest_checkpoint(str(tmp_path / "checkpoints"))
+    assert latest.endswith("ckpt-2") and _checkpoint_is_finite(latest)
+
+
+def test_an_evaluation_killed_at_the_end_is_finished_by_the_rerun(tmp_path, monkeypatch):
+    cfg = tiny_config(**{"train.train_steps": 2})
+    trainer = Trainer(cfg, tmp_path, tf.distribute.get_strategy())
+
+    def killed(*args, **kwargs):
+        raise SystemExit("killed during the final evaluation")
+
+    monkeypatch.setattr(trainer, "evaluate_and_record", killed)
+    with pytest.raises(SystemExit):
+        trainer.train(evaluate_during_training=True)
+    assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-2")
+    assert not (tmp_path / "eval" / "metrics-2.json").exists() and not (tmp_path / "best").exists()
+
+    rerun = Trainer(cfg, tmp_path, tf.distribute.get_strategy())
+    result = rerun.train(evaluate_during_training=True)
+    assert [step for step, _ in result.evaluations] == [2]
+    assert json.loads((tmp_path / "eval" / "metrics-2.json").read_text())["miou"] >= 0.0
+    assert tf.train.latest_checkpoint(str(tmp_path / "best")).endswith("ckpt-2")
+    # A third run has nothing left to do.
+    assert Trainer(cfg, tmp_path, tf.distribute.get_strategy()).train(evaluate_during_training=True).evaluations == []
+
+
+TINY = ["--paper=li_convs", "--ablation=mnv2_aspp", "--crop_size=48", "--batch_size=2", "--mode=train",
+        "--params_override=model.backbone.name=resnet18,model.backbone.layout=torchvision,model.backbone.stem=plain"]
+
+
+def test_a_run_can_be_extended_and_keeps_its_bn_momentum(tmp_path, capsys, caplog):
+    """A run of 2,000 steps (BN momentum 0.95, derived from its length) extended by re-running it with another
+    --train_steps: accepted, keeping the saved momentum (not re-derived: 0.9 here), and saying so."""
+    from experiments import config as config_lib
+    from experiments import flags as cli
+
+    model_dir = tmp_path / "run"
+    model_dir.mkdir()
+    with flagsaver.flagsaver():
+        cli.FLAGS.unparse_flags()
+        cli.FLAGS(["experiments.train", *TINY, "--train_steps=2000", f"--model_dir={model_dir}"])
+        started = config_lib.resolve(cli.experiment_from_flags()[0], num_train_examples=0)
+    assert started.model.bn_momentum == pytest.approx(0.95)
+    config_lib.save(started, model_dir / "config.json")  # as the 2,000-step run left it
+    caplog.set_level(logging.INFO)
+    with flagsaver.flagsaver():
+        code, stderr = run_main(capsys, *TINY, "--train_steps=2", f"--model_dir={model_dir}")
+    assert code == 0, stderr
+    saved = json.loads((model_dir / "config.json").read_text())
+    assert saved["train"]["train_steps"] == 2 and saved["model"]["bn_momentum"] == pytest.approx(0.95)
+    assert "keeps the BN momentum 0.95 of the run it resumes" in caplog.text
+    assert tf.train.latest_checkpoint(str(model_dir / "checkpoints")).endswith("ckpt-2")
+
+
+def test_a_different_model_is_refused_with_the_real_cause(tmp_path, capsys):
+    model_dir = tmp_path / "run"
+    with flagsaver.flagsaver():
+        assert run_main(capsys, *TINY, "--train_steps=1", f"--model_dir={model_dir}")[0] == 0
+    with flagsaver.flagsaver():
+        code, stderr = run_main(capsys, *TINY, "--train_steps=1", f"--model_dir={model_dir}",
+                                "--params_override=model.backbone.name=resnet18,model.backbone.layout=caffe,"
+                                "model.backbone.stem=plain,model.bn_momentum=0.5")
+    assert code == 2
+    assert "model.backbone.layout: 'torchvision' (saved) vs 'caffe' (now)" in stderr
+    assert "model.bn_momentum: 0.9 (saved) vs 0.5 (now)" in stderr
