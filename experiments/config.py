@@ -101,7 +101,14 @@ def parse_params_override(text: str) -> dict:
     if text.endswith(".json"):
         if not path.is_file():
             raise ConfigError(f"--params_override file not found: {text}")
-        return json.loads(path.read_text())
+        try:
+            overrides = json.loads(path.read_text())
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"--params_override file {text} is not valid JSON ({error})") from None
+        if not isinstance(overrides, dict):
+            raise ConfigError(f"--params_override file {text} must hold a JSON object of overrides, got "
+                              f"{type(overrides).__name__}")
+        return overrides
     result = {}
     for item in _split_top_level(text):
         key, sep, raw = item.partition("=")

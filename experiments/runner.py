@@ -57,6 +57,8 @@ def _check_model_dir(cfg, model_dir, *, momentum_derived: bool = False):
                 f"{model_dir} holds a run of a different model or dataset:\n  " + "\n  ".join(differences)
                 + "\nUse a new --model_dir, or the saved settings to resume it."
             )
+        if saved == cfg:  # a re-run of the same command: nothing to record (a read-only finished run stays usable)
+            return cfg
     model_dir.mkdir(parents=True, exist_ok=True)
     config_lib.save(cfg, saved_path)
     return cfg
@@ -94,20 +96,27 @@ def export_checkpoint(cfg, model_dir, checkpoint: str, export_dir=None) -> pathl
     return export_dir
 
 
-def run(cfg, model_dir, mode: str, *, checkpoint: str = "auto", export_dir=None, momentum_derived=False) -> None:
-    """Runs one mode for a resolved, validated config (callable from Python as well as from the command line);
-    momentum_derived: cfg's BN momentum was derived from the run length (see `_check_model_dir`)."""
+def run(cfg, model_dir, mode: str, *, checkpoint: str = "auto", export_dir=None, momentum_derived=False,
+        strategy=None) -> None:
+    """Runs one mode for a resolved, validated config (callable from Python as well as from the command line).
+
+    momentum_derived: cfg's BN momentum was derived from the run length (see `_check_model_dir`).
+    strategy: the tf.distribute strategy (default: made from cfg.train; the command line makes it first thing,
+      as multi-worker collectives must be configured before TensorFlow's context starts).
+    """
     from li_seg.training.strategy import make_strategy
 
+    if mode in ("train", "train_and_eval", "eval") and strategy is None:
+        strategy = make_strategy(cfg.train.strategy, cfg.train.tpu_address)
     if mode in ("train", "train_and_eval"):
         from li_seg.training.trainer import Trainer
 
         cfg = _check_model_dir(cfg, model_dir, momentum_derived=momentum_derived)
-        trainer = Trainer(cfg, model_dir, make_strategy(cfg.train.strategy, cfg.train.tpu_address))
+        trainer = Trainer(cfg, model_dir, strategy)
         result = trainer.train(evaluate_during_training=mode == "train_and_eval")
         logging.info("finished at step %d in %s", result.step, model_dir)
     elif mode == "eval":
-        evaluate_checkpoint(cfg, model_dir, checkpoint, make_strategy(cfg.train.strategy, cfg.train.tpu_address))
+        evaluate_checkpoint(cfg, model_dir, checkpoint, strategy)
     elif mode == "export":
         export_checkpoint(cfg, model_dir, checkpoint, export_dir)
     else:
@@ -115,27 +124,45 @@ def run(cfg, model_dir, mode: str, *, checkpoint: str = "auto", export_dir=None,
 
 
 def main(argv, mode=None) -> int:
-    """The command line: flags -> config -> `run`. `mode` fixes --mode (experiments.evaluate / export)."""
+    """The command line: flags -> config -> `run`. `mode` fixes --mode (experiments.evaluate / export).
+
+    Exit status 0 done, 1 the training diverged, 2 the run could not start or go on (a configuration, data,
+    distribution or storage problem, named with its fix)."""
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if mode is not None:
         FLAGS.mode = mode
     logging.set_verbosity(logging.INFO)
+    import tensorflow as tf
+
     from li_seg import data
+    from li_seg.training.storage import StorageError, storage_error, storage_problem
+    from li_seg.training.strategy import StrategyError, make_strategy
     from li_seg.training.trainer import TrainingDivergedError
 
+    model_dir = None
     try:
         cfg, model_dir = cli.experiment_from_flags()
         config_lib.validate(cfg)
+        strategy = None
+        if FLAGS.mode != "export":  # before anything runs TensorFlow ops (see `run`)
+            strategy = make_strategy(cfg.train.strategy, cfg.train.tpu_address)
         # Counting the train split also checks that the dataset is where data_dir says, before any model is built;
         # export needs no data, and eval and export read an already resolved MODEL_DIR/config.json.
         training = FLAGS.mode in ("train", "train_and_eval")
         momentum_derived = cfg.model.bn_momentum is None
         cfg = config_lib.resolve(cfg, data.num_examples(cfg.data, cfg.data.train_split) if training else 0)
         run(cfg, model_dir, FLAGS.mode, checkpoint=FLAGS.checkpoint, export_dir=FLAGS.export_dir,
-            momentum_derived=momentum_derived)
-    except (config_lib.ConfigError, FileNotFoundError, data.DataError) as error:
+            momentum_derived=momentum_derived, strategy=strategy)
+    except (config_lib.ConfigError, FileNotFoundError, data.DataError, StrategyError, StorageError) as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except (OSError, tf.errors.OpError) as error:
+        reason = storage_problem(error)
+        if reason is None:
+            raise
+        where = getattr(error, "filename", None) or model_dir
+        print(f"error: {storage_error(where, reason)}", file=sys.stderr)
         return 2
     except TrainingDivergedError as error:
         print(f"error: {error}", file=sys.stderr)

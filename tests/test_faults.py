@@ -117,3 +117,98 @@ def test_a_different_model_is_refused_with_the_real_cause(tmp_path, capsys):
     assert code == 2
     assert "model.backbone.layout: 'torchvision' (saved) vs 'caffe' (now)" in stderr
     assert "model.bn_momentum: 0.9 (saved) vs 0.5 (now)" in stderr
+
+
+# Former tracebacks: each now ends with a message naming the thing and the fix (exit status 2).
+
+
+@pytest.mark.parametrize("args, env, message", [
+    (["--strategy=tpu"], {}, "No TPU reachable at tpu_address=None"),
+    (["--strategy=multi_worker_mirrored"], {"TF_CONFIG": "{not json"}, "TF_CONFIG is not valid JSON"),
+    (["--strategy=multi_worker_mirrored"], {"TF_CONFIG": '{"cluster": {"worker": ["127.0.0.1:1"]}}'},
+     'TF_CONFIG needs "task"'),
+])
+def test_strategies_that_cannot_start_say_why(tmp_path, capsys, monkeypatch, args, env, message):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with flagsaver.flagsaver():
+        code, stderr = run_main(capsys, *TINY, "--train_steps=1", f"--model_dir={tmp_path / 'run'}", *args)
+    assert code == 2 and message in stderr and "Traceback" not in stderr
+
+
+def test_a_malformed_params_override_file_says_why(tmp_path, capsys):
+    overrides = tmp_path / "overrides.json"
+    overrides.write_text('{"train.seed": 3,}')
+    with flagsaver.flagsaver():
+        code, stderr = run_main(capsys, "--train_steps=1", f"--model_dir={tmp_path / 'run'}",
+                                f"--params_override={overrides}")
+    assert code == 2 and f"--params_override file {overrides} is not valid JSON" in stderr
+
+
+def test_a_model_dir_that_cannot_be_written_says_why(tmp_path, capsys, monkeypatch):
+    from experiments import config as config_lib
+
+    def read_only(cfg, path):
+        raise PermissionError(30, "Read-only file system", str(path))  # errno 30 = EROFS
+
+    monkeypatch.setattr(config_lib, "save", read_only)
+    with flagsaver.flagsaver():
+        code, stderr = run_main(capsys, *TINY, "--train_steps=1", f"--model_dir={tmp_path / 'run'}")
+    assert code == 2 and f"cannot write {tmp_path / 'run' / 'config.json'}: Read-only file system" in stderr
+    assert "writable disk" in stderr and "Traceback" not in stderr
+
+
+def test_a_finished_run_re_run_in_a_read_only_model_dir_has_nothing_to_write(tmp_path, capsys, monkeypatch):
+    from experiments import config as config_lib
+
+    model_dir = tmp_path / "run"
+    with flagsaver.flagsaver():
+        assert run_main(capsys, *TINY, "--train_steps=1", f"--model_dir={model_dir}")[0] == 0
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(30, "Read-only file system", str(model_dir))
+
+    monkeypatch.setattr(config_lib, "save", read_only)
+    monkeypatch.setattr(tf.summary, "create_file_writer", read_only)
+    with flagsaver.flagsaver():
+        code, stderr = run_main(capsys, *TINY, "--train_steps=1", f"--model_dir={model_dir}")
+    assert code == 0, stderr
+
+
+def test_a_full_disk_leaves_no_partial_checkpoint(tmp_path):
+    """The checkpoint write fails half way (its "_temp" shard directory written, then ENOSPC): the partial files
+    are removed and the error says where, why, how much space is left and which checkpoint is complete."""
+    from li_seg.training.storage import StorageError
+
+    trainer = Trainer(tiny_config(**{"train.train_steps": 4, "train.checkpoint_every_steps": 2}), tmp_path,
+                      tf.distribute.get_strategy())
+    manager = trainer.keeper.latest_manager
+    original = manager.save
+
+    def save_until_the_disk_is_full(checkpoint_number):
+        if checkpoint_number < 4:
+            return original(checkpoint_number=checkpoint_number)
+        partial = tmp_path / "checkpoints" / f"ckpt-{checkpoint_number}_temp"
+        partial.mkdir()
+        (partial / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"\0" * 1000)
+        raise tf.errors.ResourceExhaustedError(None, None, f"{partial}/part-00000; No space left on device")
+
+    manager.save = save_until_the_disk_is_full
+    with pytest.raises(StorageError, match=r"checkpoints: No space left on device \(.* MB free on its disk\)\. The "
+                                           r"newest complete checkpoint is .*ckpt-2"):
+        trainer.train()
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir() if "_temp" in p.name) == []
+
+
+def test_serving_refuses_images_that_are_not_rgb_at_the_signature(tmp_path):
+    import keras
+
+    from li_seg.export.saved_model import export_saved_model
+
+    images = keras.Input((None, None, 3))
+    export_saved_model(keras.Model(images, keras.layers.Conv2D(2, 1)(images)), str(tmp_path))
+    serve = tf.saved_model.load(str(tmp_path)).signatures["serving_default"]
+    assert serve(images=tf.zeros((1, 4, 5, 3), tf.uint8))["classes"].shape == (1, 4, 5)
+    for channels in (1, 4):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"images must be RGB: uint8 of shape"):
+            serve(images=tf.zeros((1, 4, 5, channels), tf.uint8))

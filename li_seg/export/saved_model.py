@@ -27,6 +27,11 @@ class _SegmentationServer(tf.Module):
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name="images")])
     def serve(self, images):
+        # The signature declares three channels but a loaded SavedModel does not enforce it: check here, before a
+        # kernel deep inside the network fails on a grey or RGBA image.
+        tf.debugging.assert_equal(
+            tf.shape(images)[-1], 3, message="images must be RGB: uint8 of shape (batch, height, width, 3)"
+        )
         probabilities = predict_probabilities(
             self.model, tf.cast(images, tf.float32), self._scales, self._add_flipped_images
         )

@@ -19,6 +19,8 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
+from li_seg.training.storage import remove_partial_checkpoints, storage_error, storage_problem
+
 
 def seed_generator_states(model) -> list:
     """The state variables of the model's SeedGenerators (Keras names them ".../seed_generator_state")."""
@@ -58,7 +60,19 @@ class CheckpointKeeper:
         step = int(self.step.numpy())
         if self.latest and self.latest.endswith(f"ckpt-{step}"):
             return self.latest
-        return self.latest_manager.save(checkpoint_number=step)
+        return self._save(self.latest_manager, step)
+
+    def _save(self, manager: tf.train.CheckpointManager, step: int) -> str:
+        """manager.save; when the write fails, its partial files are removed and a storage problem (full disk,
+        read-only) becomes a StorageError naming the directory and the newest complete checkpoint."""
+        try:
+            return manager.save(checkpoint_number=step)
+        except (OSError, tf.errors.OpError) as error:
+            remove_partial_checkpoints(manager.directory)
+            reason = storage_problem(error)
+            if reason is None:
+                raise
+            raise storage_error(manager.directory, reason, self.latest) from error
 
     @property
     def best_miou(self) -> float:
@@ -71,7 +85,7 @@ class CheckpointKeeper:
         if not miou > self.best_miou:
             return False
         step = int(self.step.numpy())
-        path = self.best_manager.save(checkpoint_number=step)
+        path = self._save(self.best_manager, step)
         self._best_record.write_text(json.dumps({"step": step, "miou": miou, "checkpoint": path}, indent=2) + "\n")
         return True
 

@@ -9,6 +9,12 @@ from typing import Optional
 import tensorflow as tf
 
 STRATEGIES = ("default", "mirrored", "multi_worker_mirrored", "tpu")
+TF_CONFIG_HELP = ('TF_CONFIG=\'{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", '
+                  '"index": 0}}\' (https://www.tensorflow.org/guide/distributed_training)')
+
+
+class StrategyError(ValueError):
+    """A distribution strategy that cannot be set up here (no TPU, a malformed TF_CONFIG); says what to do."""
 
 
 def _check_tf_config() -> None:
@@ -19,15 +25,16 @@ def _check_tf_config() -> None:
     try:
         config = json.loads(raw)
     except json.JSONDecodeError as error:
-        raise ValueError(f"TF_CONFIG is not valid JSON ({error}): {raw!r}") from None
+        raise StrategyError(f"TF_CONFIG is not valid JSON ({error}): {raw!r}; set it as {TF_CONFIG_HELP}") from None
     cluster = config.get("cluster") if isinstance(config, dict) else None
     task = config.get("task") if isinstance(config, dict) else None
     if not isinstance(cluster, dict) or not all(isinstance(a, list) for a in cluster.values()):
-        raise ValueError(f'TF_CONFIG needs "cluster": {{job: [host:port, ...]}}, got {raw!r}')
+        raise StrategyError(f'TF_CONFIG needs "cluster": {{job: [host:port, ...]}}, got {raw!r}; e.g. {TF_CONFIG_HELP}')
     if not isinstance(task, dict) or task.get("type") not in cluster or not isinstance(task.get("index"), int):
-        raise ValueError(f'TF_CONFIG needs "task": {{"type": one of {list(cluster)}, "index": int}}, got {raw!r}')
+        raise StrategyError(f'TF_CONFIG needs "task": {{"type": one of {list(cluster)}, "index": int}}, got {raw!r}; '
+                            f"e.g. {TF_CONFIG_HELP}")
     if not 0 <= task["index"] < len(cluster[task["type"]]):
-        raise ValueError(f"TF_CONFIG task index {task['index']} out of range for job {task['type']!r}: {raw!r}")
+        raise StrategyError(f"TF_CONFIG task index {task['index']} out of range for job {task['type']!r}: {raw!r}")
 
 
 def _connect_tpu(tpu_address: Optional[str]) -> tf.distribute.Strategy:
@@ -36,7 +43,10 @@ def _connect_tpu(tpu_address: Optional[str]) -> tf.distribute.Strategy:
         tf.config.experimental_connect_to_cluster(resolver)
         tf.tpu.experimental.initialize_tpu_system(resolver)
     except (ValueError, RuntimeError, tf.errors.OpError) as error:
-        raise RuntimeError(f"No TPU reachable at tpu_address={tpu_address!r}: {error}") from error
+        raise StrategyError(
+            f"No TPU reachable at tpu_address={tpu_address!r}: {error}. On a Cloud TPU VM give --tpu_address=NAME "
+            "(or grpc://HOST:8470); without a TPU use --strategy=default (or mirrored for several GPUs)"
+        ) from None
     return tf.distribute.TPUStrategy(resolver)
 
 
@@ -47,10 +57,10 @@ def make_strategy(name: str, tpu_address: Optional[str] = None) -> tf.distribute
     "mirrored": MirroredStrategy over all local GPUs, or, without GPUs, over all logical CPU devices (one on a
       plain machine; the test suite configures two).
     "multi_worker_mirrored": MultiWorkerMirroredStrategy configured by the TF_CONFIG environment variable
-      (absent = a single worker); a malformed TF_CONFIG raises ValueError. Create it at program start, before
-      other TensorFlow ops.
+      (absent = a single worker); a malformed TF_CONFIG raises StrategyError. Create it at program start, before
+      other TensorFlow ops (TensorFlow configures collective ops when its context starts).
     "tpu": TPUStrategy on the TPU `tpu_address` (name or grpc:// address; None = the local / environment TPU);
-      RuntimeError when none can be reached.
+      StrategyError when none can be reached.
     """
     if name == "default":
         return tf.distribute.get_strategy()

@@ -16,13 +16,27 @@ from li_seg.layers.diagnostics import Histogram
 
 
 class Summaries:
+    """The run's TensorBoard writers, created on first use (a run with nothing left to do writes nothing)."""
+
     def __init__(self, model_dir, class_names, palette, ignore_label: int):
-        model_dir = pathlib.Path(model_dir)
-        self.train_writer = tf.summary.create_file_writer(str(model_dir / "train"))
-        self.eval_writer = tf.summary.create_file_writer(str(model_dir / "eval"))
+        self.model_dir = pathlib.Path(model_dir)
+        self._writers = {}
         self.class_names = tuple(class_names)
         self.palette = palette
         self.ignore_label = ignore_label
+
+    def _writer(self, name: str):
+        if name not in self._writers:
+            self._writers[name] = tf.summary.create_file_writer(str(self.model_dir / name))
+        return self._writers[name]
+
+    @property
+    def train_writer(self):
+        return self._writer("train")
+
+    @property
+    def eval_writer(self):
+        return self._writer("eval")
 
     def scalars(self, step: int, values: dict, *, writer: str = "train") -> None:
         with (self.train_writer if writer == "train" else self.eval_writer).as_default(step=step):
@@ -63,8 +77,8 @@ class Summaries:
                 tf.summary.image(f"image_truth_prediction/{i}", panel[None], step=step)
 
     def flush(self) -> None:
-        self.train_writer.flush()
-        self.eval_writer.flush()
+        for writer in self._writers.values():
+            writer.flush()
 
 
 def read_scalars(directory, prefixes: tuple[str, ...]) -> dict[str, list[tuple[int, float]]]:
