@@ -171,7 +171,11 @@ def validate(cfg: ExperimentConfig) -> None:
 
 
 def save(cfg: ExperimentConfig, path: pathlib.Path) -> None:
-    path.write_text(json.dumps(to_dict(cfg), indent=2, sort_keys=True) + "\n")
+    """Writes `cfg` as JSON, atomically (a temporary file renamed): a reader never sees a partial config.json."""
+    path = pathlib.Path(path)
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps(to_dict(cfg), indent=2, sort_keys=True) + "\n")
+    temporary.replace(path)
 
 
 def load(path: pathlib.Path) -> ExperimentConfig:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import re
 import sys
 
 from absl import app, logging
@@ -31,9 +32,9 @@ def _leaves(tree: dict, prefix: str = "") -> dict:
     return leaves
 
 
-def _check_model_dir(cfg, model_dir, *, momentum_derived: bool = False):
+def _check_model_dir(cfg, model_dir, *, momentum_derived: bool = False, chief: bool = True):
     """Refuses to resume a model dir that holds a different model or dataset, naming each setting that differs;
-    records config.json; returns the config to run.
+    records config.json (the chief of a multi-worker cluster only); returns the config to run.
 
     Extending a run (re-running it with another train_steps or epochs) is resuming it: when this run's BN
     momentum was derived from its length (model.bn_momentum unset), it keeps the saved run's momentum, and says so.
@@ -59,6 +60,8 @@ def _check_model_dir(cfg, model_dir, *, momentum_derived: bool = False):
             )
         if saved == cfg:  # a re-run of the same command: nothing to record (a read-only finished run stays usable)
             return cfg
+    if not chief:
+        return cfg
     model_dir.mkdir(parents=True, exist_ok=True)
     config_lib.save(cfg, saved_path)
     return cfg
@@ -109,9 +112,10 @@ def run(cfg, model_dir, mode: str, *, checkpoint: str = "auto", export_dir=None,
     if mode in ("train", "train_and_eval", "eval") and strategy is None:
         strategy = make_strategy(cfg.train.strategy, cfg.train.tpu_address)
     if mode in ("train", "train_and_eval"):
+        from li_seg.training.strategy import worker
         from li_seg.training.trainer import Trainer
 
-        cfg = _check_model_dir(cfg, model_dir, momentum_derived=momentum_derived)
+        cfg = _check_model_dir(cfg, model_dir, momentum_derived=momentum_derived, chief=worker(strategy).chief)
         trainer = Trainer(cfg, model_dir, strategy)
         result = trainer.train(evaluate_during_training=mode == "train_and_eval")
         logging.info("finished at step %d in %s", result.step, model_dir)
@@ -121,6 +125,26 @@ def run(cfg, model_dir, mode: str, *, checkpoint: str = "auto", export_dir=None,
         export_checkpoint(cfg, model_dir, checkpoint, export_dir)
     else:
         raise config_lib.ConfigError(f"unknown mode {mode!r}; valid modes: {', '.join(cli.MODES)}")
+
+
+def _explain_failure(error, cfg, model_dir):
+    """The message for a failure a user can fix (a storage problem, a lost worker), or None."""
+    import tensorflow as tf
+
+    from li_seg.training.storage import storage_error, storage_problem
+
+    reason = storage_problem(error)
+    if reason is not None:
+        return str(storage_error(getattr(error, "filename", None) or model_dir, reason))
+    lost = isinstance(error, (tf.errors.UnavailableError, tf.errors.DeadlineExceededError))
+    if lost and cfg is not None and cfg.train.strategy == "multi_worker_mirrored":
+        # TensorFlow names the lost task as a remote target (connection reset) or as unhealthy (no heartbeat).
+        lost_task = re.search(r"(?:remote target|unhealthy[^/]*)\s*/job:(\w+)/replica:\d+/task:(\d+)", error.message)
+        who = f"{lost_task.group(1)} {lost_task.group(2)}" if lost_task else "a worker"
+        return (f"lost contact with another worker of the cluster: {who} stopped responding. Start every worker "
+                "again with its command and TF_CONFIG: training resumes from the chief's newest checkpoint in "
+                f"{pathlib.Path(model_dir) / 'checkpoints'}")
+    return None
 
 
 def main(argv, mode=None) -> int:
@@ -136,11 +160,11 @@ def main(argv, mode=None) -> int:
     import tensorflow as tf
 
     from li_seg import data
-    from li_seg.training.storage import StorageError, storage_error, storage_problem
+    from li_seg.training.storage import StorageError
     from li_seg.training.strategy import StrategyError, make_strategy
     from li_seg.training.trainer import TrainingDivergedError
 
-    model_dir = None
+    model_dir, cfg = None, None
     try:
         cfg, model_dir = cli.experiment_from_flags()
         config_lib.validate(cfg)
@@ -157,14 +181,13 @@ def main(argv, mode=None) -> int:
     except (config_lib.ConfigError, FileNotFoundError, data.DataError, StrategyError, StorageError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except (OSError, tf.errors.OpError) as error:
-        reason = storage_problem(error)
-        if reason is None:
-            raise
-        where = getattr(error, "filename", None) or model_dir
-        print(f"error: {storage_error(where, reason)}", file=sys.stderr)
-        return 2
     except TrainingDivergedError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except (OSError, tf.errors.OpError) as error:
+        message = _explain_failure(error, cfg, model_dir)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        return 2
     return 0

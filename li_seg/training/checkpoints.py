@@ -14,12 +14,14 @@ from __future__ import annotations
 import contextlib
 import json
 import pathlib
+import shutil
 from typing import Optional
 
 import keras
 import tensorflow as tf
 
 from li_seg.training.storage import remove_partial_checkpoints, storage_error, storage_problem
+from li_seg.training.strategy import Worker
 
 
 def seed_generator_states(model) -> list:
@@ -28,25 +30,33 @@ def seed_generator_states(model) -> list:
 
 
 class CheckpointKeeper:
-    """Saves, resumes and ranks the checkpoints of one model dir."""
+    """Saves, resumes and ranks the checkpoints of one model dir.
 
-    def __init__(self, model_dir, *, model, optimizer, step: tf.Variable, keep: int):
+    In a multi-worker cluster every worker saves (tf.distribute's saving may need all of them), but only the chief
+    into the model dir: the others write to MODEL_DIR/.<worker name> and remove it after each save. Everyone
+    resumes from the chief's checkpoints and reads the chief's best.json.
+    """
+
+    def __init__(self, model_dir, *, model, optimizer, step: tf.Variable, keep: int, worker: Worker = Worker()):
         self.model_dir = pathlib.Path(model_dir)
+        self.worker = worker
+        self.write_dir = self.model_dir if worker.chief else self.model_dir / f".{worker.name}"
         self.step = step
         self.checkpoint = tf.train.Checkpoint(
             model=model, optimizer=optimizer, step=step, seed_states=seed_generator_states(model)
         )
         self.latest_manager = tf.train.CheckpointManager(
-            self.checkpoint, str(self.model_dir / "checkpoints"), max_to_keep=keep, checkpoint_name="ckpt"
+            self.checkpoint, str(self.write_dir / "checkpoints"), max_to_keep=keep, checkpoint_name="ckpt"
         )
         self.best_manager = tf.train.CheckpointManager(
-            self.checkpoint, str(self.model_dir / "best"), max_to_keep=1, checkpoint_name="ckpt"
+            self.checkpoint, str(self.write_dir / "best"), max_to_keep=1, checkpoint_name="ckpt"
         )
         self._best_record = self.model_dir / "best" / "best.json"
 
     @property
     def latest(self) -> Optional[str]:
-        return self.latest_manager.latest_checkpoint
+        """The newest periodic checkpoint of the run (the chief's)."""
+        return tf.train.latest_checkpoint(str(self.model_dir / "checkpoints"))
 
     def restore_latest(self) -> Optional[str]:
         """Restores the latest periodic checkpoint, if any; returns its path."""
@@ -56,23 +66,29 @@ class CheckpointKeeper:
         return path
 
     def save(self) -> str:
-        """Saves a periodic checkpoint numbered by the global step (idempotent for the same step)."""
+        """Saves a periodic checkpoint numbered by the global step (idempotent for the same step: the manager's own
+        record decides, the same way on every worker)."""
         step = int(self.step.numpy())
-        if self.latest and self.latest.endswith(f"ckpt-{step}"):
-            return self.latest
+        saved = self.latest_manager.latest_checkpoint
+        if saved and saved.endswith(f"ckpt-{step}"):
+            return saved
         return self._save(self.latest_manager, step)
 
     def _save(self, manager: tf.train.CheckpointManager, step: int) -> str:
         """manager.save; when the write fails, its partial files are removed and a storage problem (full disk,
-        read-only) becomes a StorageError naming the directory and the newest complete checkpoint."""
+        read-only) becomes a StorageError naming the directory and the newest complete checkpoint. A worker that
+        is not the chief removes what it wrote."""
         try:
-            return manager.save(checkpoint_number=step)
+            path = manager.save(checkpoint_number=step)
         except (OSError, tf.errors.OpError) as error:
             remove_partial_checkpoints(manager.directory)
             reason = storage_problem(error)
             if reason is None:
                 raise
             raise storage_error(manager.directory, reason, self.latest) from error
+        if not self.worker.chief:
+            shutil.rmtree(self.write_dir, ignore_errors=True)
+        return path
 
     @property
     def best_miou(self) -> float:
@@ -86,7 +102,8 @@ class CheckpointKeeper:
             return False
         step = int(self.step.numpy())
         path = self._save(self.best_manager, step)
-        self._best_record.write_text(json.dumps({"step": step, "miou": miou, "checkpoint": path}, indent=2) + "\n")
+        if self.worker.chief:
+            self._best_record.write_text(json.dumps({"step": step, "miou": miou, "checkpoint": path}, indent=2) + "\n")
         return True
 
 

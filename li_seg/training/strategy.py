@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from typing import Optional
 
 import tensorflow as tf
+from absl import logging
 
 STRATEGIES = ("default", "mirrored", "multi_worker_mirrored", "tpu")
 TF_CONFIG_HELP = ('TF_CONFIG=\'{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", '
@@ -37,6 +39,22 @@ def _check_tf_config() -> None:
         raise StrategyError(f"TF_CONFIG task index {task['index']} out of range for job {task['type']!r}: {raw!r}")
 
 
+def _log_waiting() -> None:
+    """Says who this worker is and what it waits for: MultiWorkerMirroredStrategy blocks (in C++, silently at the
+    log level our entry points set) until every worker of TF_CONFIG has connected."""
+    raw = os.environ.get("TF_CONFIG")
+    if raw is None:
+        return
+    config = json.loads(raw)
+    task, cluster = config["task"], config["cluster"]
+    count = sum(len(tasks) for tasks in cluster.values())
+    logging.info(
+        "multi-worker training: this is %s %d of %d workers (TF_CONFIG); waiting for all %d to connect. Start each "
+        "with the same command and its own TF_CONFIG task; a worker that never starts leaves the others waiting "
+        "here (stop them with kill)", task["type"], task["index"], count, count,
+    )
+
+
 def _connect_tpu(tpu_address: Optional[str]) -> tf.distribute.Strategy:
     try:
         resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu_address)
@@ -48,6 +66,28 @@ def _connect_tpu(tpu_address: Optional[str]) -> tf.distribute.Strategy:
             "(or grpc://HOST:8470); without a TPU use --strategy=default (or mirrored for several GPUs)"
         ) from None
     return tf.distribute.TPUStrategy(resolver)
+
+
+@dataclasses.dataclass(frozen=True)
+class Worker:
+    """This process's place in a multi-worker cluster: `chief` writes the run's files (checkpoints, TensorBoard,
+    metrics, config.json); the others write checkpoints to a temporary directory of their own (saving is
+    collective) and remove it. The chief is the "chief" task, or worker 0 of a cluster without one."""
+
+    chief: bool = True
+    name: str = "chief"
+    count: int = 1
+
+
+def worker(strategy: tf.distribute.Strategy) -> Worker:
+    """The Worker of `strategy` (a strategy without a cluster is its own chief)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    cluster = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    if not cluster or resolver.task_type is None:
+        return Worker()
+    task_type, task_id = resolver.task_type, resolver.task_id or 0
+    chief = task_type == "chief" or (task_type == "worker" and task_id == 0 and "chief" not in cluster)
+    return Worker(chief, f"{task_type}-{task_id}", sum(len(tasks) for tasks in cluster.values()))
 
 
 def make_strategy(name: str, tpu_address: Optional[str] = None) -> tf.distribute.Strategy:
@@ -77,6 +117,7 @@ def make_strategy(name: str, tpu_address: Optional[str] = None) -> tf.distribute
         )
     if name == "multi_worker_mirrored":
         _check_tf_config()
+        _log_waiting()
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
         return _connect_tpu(tpu_address)

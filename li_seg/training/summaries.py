@@ -16,10 +16,12 @@ from li_seg.layers.diagnostics import Histogram
 
 
 class Summaries:
-    """The run's TensorBoard writers, created on first use (a run with nothing left to do writes nothing)."""
+    """The run's TensorBoard writers, created on first use (a run with nothing left to do writes nothing).
+    `enabled=False` (a multi-worker cluster's workers other than the chief) writes nothing at all."""
 
-    def __init__(self, model_dir, class_names, palette, ignore_label: int):
+    def __init__(self, model_dir, class_names, palette, ignore_label: int, *, enabled: bool = True):
         self.model_dir = pathlib.Path(model_dir)
+        self.enabled = enabled
         self._writers = {}
         self.class_names = tuple(class_names)
         self.palette = palette
@@ -27,7 +29,8 @@ class Summaries:
 
     def _writer(self, name: str):
         if name not in self._writers:
-            self._writers[name] = tf.summary.create_file_writer(str(self.model_dir / name))
+            self._writers[name] = (tf.summary.create_file_writer(str(self.model_dir / name)) if self.enabled
+                                   else tf.summary.create_noop_writer())
         return self._writers[name]
 
     @property

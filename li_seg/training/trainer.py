@@ -40,6 +40,7 @@ from li_seg.training.metrics import format_metrics_table
 from li_seg.training.optimizers import build_optimizer, select_trainable
 from li_seg.training.progress import Progress
 from li_seg.training.schedules import build_schedule
+from li_seg.training.strategy import worker
 from li_seg.training.summaries import Summaries
 
 
@@ -82,10 +83,18 @@ class Trainer:
             )
             self.variables = select_trainable(self.model.trainable_variables, train.trainable_patterns)
             self.optimizer.build(self.variables)  # slots mirrored now, so a checkpoint restores into them
+        self.worker = worker(strategy)
+        replicas = strategy.num_replicas_in_sync
+        if replicas > 1 and not (cfg.model.sync_bn or cfg.model.frozen_bn):
+            logging.info("BN normalises each replica's %d of the %d images (model.sync_bn=false); the replicas' moving "
+                         "statistics drift apart and the chief's are saved. model.sync_bn=true uses the whole batch",
+                         train.batch_size // replicas, train.batch_size)
         self.keeper = CheckpointKeeper(
-            self.model_dir, model=self.model, optimizer=self.optimizer, step=self.step, keep=train.keep_checkpoints
+            self.model_dir, model=self.model, optimizer=self.optimizer, step=self.step, keep=train.keep_checkpoints,
+            worker=self.worker,
         )
-        self.summaries = Summaries(self.model_dir, self.info.class_names, self.info.palette, self.info.ignore_label)
+        self.summaries = Summaries(self.model_dir, self.info.class_names, self.info.palette, self.info.ignore_label,
+                                   enabled=self.worker.chief)
         self._train_step = self._make_train_step()
 
     # ------------------------------------------------------------------------------------------------------------
@@ -244,7 +253,8 @@ class Trainer:
         result = evaluate(self.model, self.cfg.data, self.cfg.eval, strategy=self.strategy)
         if self.keeper.save_if_best(result.metrics["miou"]):
             logging.info("new best mIoU %.4f at step %d", result.metrics["miou"], step)
-        record_evaluation(self.model_dir, step, result, self.summaries)  # last: its metrics file marks it done
+        if self.worker.chief:  # last: its metrics file marks the evaluation as done
+            record_evaluation(self.model_dir, step, result, self.summaries)
         return result
 
 
