@@ -29,12 +29,15 @@ _LEGACY_HEAD_FIELDS = ("atrous_rates", "aspp_separable", "aspp_channels", "image
 
 @dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
-    """Everything one run needs: model, data, train and eval sections (li_seg.config)."""
+    """Everything one run needs: model, data, train and eval sections (li_seg.config), and, for the record, the
+    paper and table row it started from (`experiments.papers.get_experiment`; empty when built otherwise)."""
 
     model: ModelConfig = ModelConfig()
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
     eval: EvalConfig = EvalConfig()
+    paper: str = ""
+    ablation: str = ""
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -6,13 +6,18 @@ the metrics table and writes it to TensorBoard and MODEL_DIR/eval/metrics-<step>
 
 from __future__ import annotations
 
-import os
+from experiments.quiet import quiet_tensorflow  # noqa: E402  (first: before TensorFlow)
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+quiet_tensorflow()
 
-from absl import app  # noqa: E402
+from absl import app, flags  # noqa: E402
 
-from experiments import runner  # noqa: E402
+from experiments import data_flags, runner  # noqa: E402
+from experiments import flags as cli  # noqa: E402
+
+# --help lists the command line's flags (defined in experiments.flags and experiments.data_flags) by module.
+flags.adopt_module_key_flags(cli)
+flags.adopt_module_key_flags(data_flags)
 
 
 def main(argv) -> int:

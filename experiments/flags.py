@@ -29,7 +29,8 @@ def _per_paper(names) -> str:
     return "; ".join(f"{paper}: {', '.join(names(papers.record(paper))) or 'none'}" for paper in papers.PAPERS)
 
 
-flags.DEFINE_enum("paper", "li_convs", papers.PAPERS, "The paper whose experiment table to use.")
+flags.DEFINE_string("paper", "li_convs", f"The paper whose tables to use: {', '.join(papers.PAPERS)} (planned: "
+                    f"{', '.join(papers.PLANNED)}).")
 flags.DEFINE_string("ablation", None, "A row of the paper's tables (default: the paper's main model).")
 flags.DEFINE_enum("mode", "train_and_eval", MODES, "What to do.")
 flags.DEFINE_string(

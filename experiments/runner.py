@@ -91,11 +91,13 @@ def export_checkpoint(cfg, model_dir, checkpoint: str, export_dir=None) -> pathl
     from li_seg.export.saved_model import export_saved_model
     from li_seg.training.checkpoints import load_trained_model
 
-    model, path = load_trained_model(cfg.model, data.get_dataset_info(cfg.data).num_classes, model_dir, checkpoint)
+    info = data.get_dataset_info(cfg.data)
+    model, path = load_trained_model(cfg.model, info.num_classes, model_dir, checkpoint)
     export_dir = pathlib.Path(export_dir) if export_dir else pathlib.Path(model_dir) / "export"
-    export_saved_model(model, str(export_dir), scales=cfg.eval.scales, add_flipped_images=cfg.eval.add_flipped_images)
-    logging.info("exported %s to %s (signature serving_default: uint8 images -> classes, probabilities)",
-                 path, export_dir)
+    export_saved_model(model, str(export_dir), scales=cfg.eval.scales, add_flipped_images=cfg.eval.add_flipped_images,
+                       info=info)
+    logging.info("exported %s to %s (signatures serving_default: uint8 images -> classes, probabilities; metadata: "
+                 "class names, palette, ignore label)", path, export_dir)
     return export_dir
 
 

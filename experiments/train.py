@@ -1,19 +1,26 @@
 """python -m experiments.train --paper=P --ablation=A [--dataset=D --data_dir=DIR] [--mode=...]
 
-Trains, evaluates and exports one row of a paper's tables (`experiments.runner`). Re-running the same command
-resumes from the latest checkpoint in --model_dir. Configuration errors, bad data and a diverging loss end with a
-one-paragraph message (exit code 2 or 1), not a traceback.
+Trains, evaluates and exports one row of a paper's tables (`experiments.runner`): papers li_convs (LI-Convs) and
+smoothing (efficient smoothing of dilated convolutions); every --ablation is a row of the paper's tables (an
+unknown one lists them). Re-running the same command resumes from the latest checkpoint in --model_dir.
+Configuration errors, bad data and a diverging loss end with a one-paragraph message (exit code 2 or 1), not a
+traceback. The flags that matter are listed below; --helpfull lists every flag, TensorFlow's included.
 """
 
 from __future__ import annotations
 
-import os
+from experiments.quiet import quiet_tensorflow  # noqa: E402  (first: before TensorFlow)
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+quiet_tensorflow()
 
-from absl import app  # noqa: E402
+from absl import app, flags  # noqa: E402
 
-from experiments import runner  # noqa: E402
+from experiments import data_flags, runner  # noqa: E402
+from experiments import flags as cli  # noqa: E402
+
+# --help lists the command line's flags (defined in experiments.flags and experiments.data_flags) by module.
+flags.adopt_module_key_flags(cli)
+flags.adopt_module_key_flags(data_flags)
 
 
 def main(argv) -> int:

@@ -9,9 +9,9 @@ caffe layout at 33 x 47?", and the record of the ResNet family (BUILD_NOTES.md s
 
 from __future__ import annotations
 
-import os
+from experiments.quiet import quiet_tensorflow  # noqa: E402  (first: before TensorFlow)
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+quiet_tensorflow()
 
 import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402

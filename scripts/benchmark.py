@@ -28,11 +28,12 @@ per contender the median per-step time, images/s, the spread and every round's n
 from __future__ import annotations
 
 import functools
-import os
 import pathlib
 from typing import Optional
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from experiments.quiet import quiet_tensorflow  # noqa: E402  (first: before TensorFlow)
+
+quiet_tensorflow()
 
 import keras  # noqa: E402
 from absl import app, flags  # noqa: E402

@@ -12,10 +12,11 @@ with --data_format=tfrecord --data_dir=OUT. Exit status 0 on success, 2 on a dat
 
 from __future__ import annotations
 
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from experiments.quiet import quiet_tensorflow  # noqa: E402  (first: before TensorFlow)
+
+quiet_tensorflow()
 
 from absl import app, flags, logging  # noqa: E402
 

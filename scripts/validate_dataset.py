@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from experiments.quiet import quiet_tensorflow  # noqa: E402  (first: before TensorFlow)
+
+quiet_tensorflow()
 
 from absl import app, flags  # noqa: E402
 

@@ -25,12 +25,13 @@ chosen as by --checkpoint=auto (its best, else its latest).
 
 from __future__ import annotations
 
-import os
 import pathlib
 import sys
 from typing import Optional
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from experiments.quiet import quiet_tensorflow  # noqa: E402  (first: before TensorFlow)
+
+quiet_tensorflow()
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

@@ -11,12 +11,13 @@ values as lines instead.
 
 from __future__ import annotations
 
-import os
 import pathlib
 import sys
 from typing import Optional
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from experiments.quiet import quiet_tensorflow  # noqa: E402  (first: before TensorFlow)
+
+quiet_tensorflow()
 
 import matplotlib  # noqa: E402
 

@@ -107,6 +107,8 @@ def test_a_run_can_be_extended_and_keeps_its_bn_momentum(tmp_path, capsys, caplo
 
 
 def test_a_different_model_is_refused_with_the_real_cause(tmp_path, capsys):
+    """(Also the command line's refusal of a model dir holding another model, which tests/test_cli.py tested in
+    subprocesses before.)"""
     model_dir = tmp_path / "run"
     with flagsaver.flagsaver():
         assert run_main(capsys, *TINY, "--train_steps=1", f"--model_dir={model_dir}")[0] == 0
@@ -117,6 +119,7 @@ def test_a_different_model_is_refused_with_the_real_cause(tmp_path, capsys):
     assert code == 2
     assert "model.backbone.layout: 'torchvision' (saved) vs 'caffe' (now)" in stderr
     assert "model.bn_momentum: 0.9 (saved) vs 0.5 (now)" in stderr
+    assert "Use a new --model_dir" in stderr and not (model_dir / "checkpoints" / "ckpt-2.index").exists()
 
 
 # Former tracebacks: each now ends with a message naming the thing and the fix (exit status 2).

@@ -70,6 +70,7 @@ def test_train_and_eval_writes_checkpoints_metrics_and_summaries(tmp_path):
     assert any(tag.startswith("image_truth_prediction/") for tag in eval_tags)
 
 
+@pytest.mark.slow  # the same equality through the command line and SIGKILL: tests/test_cli.py (default suite)
 def test_resumed_run_reaches_the_same_weights_as_an_uninterrupted_one(tmp_path):
     cfg = tiny_config(**{"train.train_steps": 4, "train.checkpoint_every_steps": 2})
     straight = Trainer(cfg, tmp_path / "straight", tf.distribute.get_strategy())

@@ -9,10 +9,12 @@ metric is derived from the one summed matrix (li_seg.training.metrics).
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Optional
 
 import numpy as np
 import tensorflow as tf
+from absl import logging
 
 from li_seg import data
 from li_seg.evaluation.inference import predict_probabilities
@@ -25,6 +27,21 @@ class EvalResult:
     metrics: dict
     confusion: np.ndarray
     samples: list  # (image uint8 HxWx3, label HxW, prediction HxW, name) of the first images
+
+
+class _EvalProgress:
+    """Logs "evaluated i/N images" about every tenth of the split (and at its end), with the speed."""
+
+    def __init__(self, total: int, split: str):
+        self.total, self.split, self.done = total, split, 0
+        self.every = max(1, total // 10)
+        self.start = time.perf_counter()
+
+    def update(self, images: int) -> None:
+        before, self.done = self.done, min(self.done + images, self.total)
+        if self.done // self.every > before // self.every or self.done == self.total:
+            rate = self.done / max(time.perf_counter() - self.start, 1e-9)
+            logging.info("evaluated %d/%d %s images (%.1f img/s)", self.done, self.total, self.split, rate)
 
 
 def _with_sizes(example):
@@ -70,6 +87,9 @@ def evaluate(model, data_config, eval_config, *, strategy: Optional[tf.distribut
 
     confusion = np.zeros((num_classes, num_classes), np.int64)
     iterator = iter(distributed)
+    total = data.num_examples(data_config, data_config.eval_split)
+    total = total if eval_config.max_examples is None else min(total, eval_config.max_examples)
+    progress = _EvalProgress(total, data_config.eval_split)
     while True:
         try:
             batch = next(iterator)
@@ -78,6 +98,7 @@ def evaluate(model, data_config, eval_config, *, strategy: Optional[tf.distribut
         except tf.errors.InvalidArgumentError as error:
             raise data.explain_error(error, data_config, data_config.eval_split) from None
         confusion += step(batch).numpy()
+        progress.update(strategy.num_replicas_in_sync)
 
     samples = []
     for example in dataset.take(eval_config.num_image_summaries):

@@ -180,6 +180,8 @@ class Trainer:
                 if not math.isfinite(loss):
                     raise self._diverged(f"the loss became {loss} at step {step}")
                 self._after_step(step, losses, batch, progress)
+                if step == start + 1:  # the first step traced the train function: not a sample of the speed
+                    progress.restart(step)
                 if evaluate_during_training and train.eval_every_steps and step % train.eval_every_steps == 0 \
                         and step < total:
                     evaluations.append((step, self.evaluate_and_record().metrics))
