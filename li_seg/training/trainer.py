@@ -189,6 +189,9 @@ class Trainer:
         except (data.DataError, KeyboardInterrupt):
             if self._sound(batch if step > start else None):
                 logging.warning("interrupted at step %d: saved %s", step, self.keeper.save())
+            else:
+                logging.warning("interrupted at step %d: its state is not finite, nothing saved (newest: %s)", step,
+                                self.keeper.latest)
             raise
         finally:
             self.summaries.flush()
