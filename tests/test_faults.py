@@ -1,4 +1,4 @@
-"""What a diverging step, a crash during the final evaluation, and an extended run leave behind (issue 11)."""
+"""What a diverging step, a crash during an evaluation or after a step, and an extended run leave behind (issue 11)."""
 
 import json
 import logging
@@ -76,6 +76,59 @@ def test_an_evaluation_killed_at_the_end_is_finished_by_the_rerun(tmp_path, monk
     assert tf.train.latest_checkpoint(str(tmp_path / "best")).endswith("ckpt-2")
     # A third run has nothing left to do.
     assert Trainer(cfg, tmp_path, tf.distribute.get_strategy()).train(evaluate_during_training=True).evaluations == []
+
+
+def test_an_evaluation_killed_during_training_is_finished_before_training_on(tmp_path, monkeypatch):
+    cfg = tiny_config(**{"train.eval_every_steps": 2})
+    trainer = Trainer(cfg, tmp_path, tf.distribute.get_strategy())
+
+    def killed(*args, **kwargs):
+        raise SystemExit("killed during the evaluation at step 2")
+
+    monkeypatch.setattr(trainer, "evaluate_and_record", killed)
+    with pytest.raises(SystemExit):
+        trainer.train(evaluate_during_training=True)
+    assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-2")
+    result = Trainer(cfg, tmp_path, tf.distribute.get_strategy()).train(evaluate_during_training=True)
+    assert [step for step, _ in result.evaluations] == [2, 4]
+    assert sorted(p.name for p in (tmp_path / "eval").glob("metrics-*.json")) == ["metrics-2.json", "metrics-4.json"]
+
+
+def _tensorboard_scalars(directory, tag):
+    """(step, value) of `tag` as TensorBoard's own loader shows them (its purge of restarted sessions included)."""
+    from tensorboard.backend.event_processing import plugin_event_accumulator as loader
+
+    accumulator = loader.EventAccumulator(str(directory), size_guidance={loader.TENSORS: 0})
+    accumulator.Reload()
+    return [(event.step, float(tf.make_ndarray(event.tensor_proto))) for event in accumulator.Tensors(tag)]
+
+
+def test_a_resumed_run_shows_each_step_once_in_tensorboard(tmp_path):
+    """Killed after logging step 3 (its checkpoint is step 2): the resumed run replays step 3. TensorBoard must show
+    steps 1-4 once each, step 3 from the resumed run, not 1, 2, 3, 3, 4 with a backward jump."""
+    from li_seg.training.summaries import read_scalars
+
+    cfg = tiny_config(**{"train.eval_every_steps": 2})
+    trainer = Trainer(cfg, tmp_path, tf.distribute.get_strategy())
+    original = trainer._after_step
+
+    def killed_after_step_3(step, *args):
+        original(step, *args)
+        if step == 3:
+            raise SystemExit("killed after step 3")
+
+    trainer._after_step = killed_after_step_3
+    with pytest.raises(SystemExit):
+        trainer.train(evaluate_during_training=True)
+    first = dict(_tensorboard_scalars(tmp_path / "train", "loss/loss"))
+    assert sorted(first) == [1, 2, 3]
+
+    Trainer(cfg, tmp_path, tf.distribute.get_strategy()).train(evaluate_during_training=True)
+    shown = _tensorboard_scalars(tmp_path / "train", "loss/loss")
+    assert [step for step, _ in shown] == [1, 2, 3, 4]
+    assert [value for step, value in shown if step <= 2] == [first[1], first[2]]
+    assert read_scalars(tmp_path / "train", ("loss/loss",))["loss/loss"] == shown
+    assert [step for step, _ in _tensorboard_scalars(tmp_path / "eval", "miou")] == [2, 4]
 
 
 TINY = ["--paper=li_convs", "--ablation=mnv2_aspp", "--crop_size=48", "--batch_size=2", "--mode=train",

@@ -1,6 +1,13 @@
 """TensorBoard summaries: training scalars, evaluation metrics (with per-class IoU) and colour-overlay images.
 
 Written under MODEL_DIR/train and MODEL_DIR/eval, so `tensorboard --logdir MODEL_DIR` shows both side by side.
+
+A resumed run replays the steps after its checkpoint, which the interrupted run may already have logged. Each
+training session therefore opens its writers with a `SessionLog.START` event at the first step it will write:
+TensorBoard (both its Python loader and its Rust data server) treats every START after a run's first as a restart
+and drops what earlier sessions wrote at that step and later, so the curves show each step once, without backward
+jumps. This is the purge Keras' TF1 TensorBoard callback wrote; TensorFlow 2's summary API has no public call for a
+raw event, so `_write_session_start` uses `summary_ops_v2.import_event` (the op behind TF2's event import).
 """
 
 from __future__ import annotations
@@ -8,8 +15,11 @@ from __future__ import annotations
 import math
 import pathlib
 
+import time
+
 import numpy as np
 import tensorflow as tf
+from tensorflow.python.ops import summary_ops_v2
 
 from li_seg.evaluation.visualization import colorize, overlay
 from li_seg.layers.diagnostics import Histogram
@@ -26,11 +36,21 @@ class Summaries:
         self.class_names = tuple(class_names)
         self.palette = palette
         self.ignore_label = ignore_label
+        self._session_start: dict[str, int] = {}
+
+    def start_session(self, *, train_step: int, eval_step: int) -> None:
+        """Declares the first step this session writes to each writer: what earlier sessions wrote there at that
+        step or later is dropped by TensorBoard (a START event, written when the writer is created)."""
+        self._session_start = {"train": train_step, "eval": eval_step}
 
     def _writer(self, name: str):
         if name not in self._writers:
-            self._writers[name] = (tf.summary.create_file_writer(str(self.model_dir / name)) if self.enabled
-                                   else tf.summary.create_noop_writer())
+            if not self.enabled:
+                self._writers[name] = tf.summary.create_noop_writer()
+                return self._writers[name]
+            self._writers[name] = tf.summary.create_file_writer(str(self.model_dir / name))
+            if name in self._session_start:
+                _write_session_start(self._writers[name], self._session_start[name])
         return self._writers[name]
 
     @property
@@ -84,15 +104,28 @@ class Summaries:
             writer.flush()
 
 
+def _write_session_start(writer, step: int) -> None:
+    event = tf.compat.v1.Event(step=step, wall_time=time.time(),
+                               session_log=tf.compat.v1.SessionLog(status=tf.compat.v1.SessionLog.START))
+    with writer.as_default():
+        summary_ops_v2.import_event(tf.constant(event.SerializeToString()))
+
+
 def read_scalars(directory, prefixes: tuple[str, ...]) -> dict[str, list[tuple[int, float]]]:
     """The scalars whose tag starts with one of `prefixes` in the event files of `directory` (e.g. MODEL_DIR/train):
-    tag -> [(step, value), ...] sorted by step, the last value written for a step winning (a resumed run rewrites
-    steps after its checkpoint)."""
+    tag -> [(step, value), ...] sorted by step, read as TensorBoard reads them: a session START after the first
+    drops what was written at its step and later (a resumed run rewrites the steps after its checkpoint)."""
     series: dict[str, dict[int, float]] = {}
+    sessions = 0
     for path in sorted(pathlib.Path(directory).glob("events.out.tfevents.*")):
         for event in tf.compat.v1.train.summary_iterator(str(path)):
+            if event.HasField("session_log") and event.session_log.status == tf.compat.v1.SessionLog.START:
+                sessions += 1
+                if sessions > 1:
+                    series = {tag: {step: v for step, v in values.items() if step < event.step}
+                              for tag, values in series.items()}
             for value in event.summary.value:
                 if value.tag.startswith(prefixes):
                     number = float(tf.make_ndarray(value.tensor)) if value.HasField("tensor") else value.simple_value
                     series.setdefault(value.tag, {})[event.step] = number
-    return {tag: sorted(values.items()) for tag, values in series.items()}
+    return {tag: sorted(values.items()) for tag, values in series.items() if values}

@@ -15,8 +15,8 @@ optimizer variable finite, and the loss of the step's batch under the new weight
 unsound state stops the run without saving, naming the newest checkpoint, which is therefore always a good one; a
 data error or Ctrl-C saves the current state first (if sound).
 
-A run whose training finished but whose final evaluation did not (killed during it) finishes that evaluation
-when it is re-run: `eval/metrics-<step>.json`, written last, marks an evaluation as done.
+A run killed during an evaluation (the final one or one during training) finishes that evaluation when it is
+re-run, before training on: `eval/metrics-<step>.json`, written last, marks an evaluation as done.
 """
 
 from __future__ import annotations
@@ -150,11 +150,13 @@ class Trainer:
         total = train.train_steps
         start = self.restore()
         evaluations: list = []
+        unfinished = evaluate_during_training and self._evaluation_due(start) and not self._evaluated(start)
+        self.summaries.start_session(train_step=start + 1, eval_step=start if unfinished else start + 1)
+        if unfinished:
+            logging.info("the evaluation at step %d did not finish: evaluating now", start)
+            evaluations.append((start, self.evaluate_and_record().metrics))
         if start >= total:
             logging.info("model dir %s is already trained to step %d (train_steps=%d)", self.model_dir, start, total)
-            if evaluate_during_training and not self._evaluated(start):
-                logging.info("its evaluation at step %d did not finish: evaluating now", start)
-                evaluations.append((start, self.evaluate_and_record().metrics))
             return TrainResult(step=start, loss=float("nan"), evaluations=evaluations)
 
         dataset = data.build_dataset(
@@ -182,8 +184,7 @@ class Trainer:
                 self._after_step(step, losses, batch, progress)
                 if step == start + 1:  # the first step traced the train function: not a sample of the speed
                     progress.restart(step)
-                if evaluate_during_training and train.eval_every_steps and step % train.eval_every_steps == 0 \
-                        and step < total:
+                if evaluate_during_training and self._evaluation_due(step) and step < total:
                     evaluations.append((step, self.evaluate_and_record().metrics))
                     progress.restart(step)
         except (data.DataError, KeyboardInterrupt):
@@ -238,6 +239,11 @@ class Trainer:
             "Lower the learning rate (--learning_rate) or check the data, then re-run the same command to resume "
             "from that checkpoint."
         )
+
+    def _evaluation_due(self, step: int) -> bool:
+        """Whether training with evaluation evaluates at `step`: every train.eval_every_steps (if > 0) and at the end."""
+        every, total = self.cfg.train.eval_every_steps, self.cfg.train.train_steps
+        return step > 0 and (step >= total or (every > 0 and step % every == 0))
 
     def _evaluated(self, step: int) -> bool:
         return (self.model_dir / "eval" / f"metrics-{step}.json").exists()
