@@ -5,7 +5,8 @@ steps, BN momentum from the run length) -> `validate` -> config.json in the mode
 
 config.json holds every section as plain JSON; the model's head is stored under "model.head" and read back as the
 head config class of "model.architecture" (`config_values`). A config.json written before the model contract
-(DeepLab's fields directly under "model", "train.aux_loss_weight") is upgraded on loading (`upgrade_legacy`).
+(DeepLab's fields directly under "model", "train.aux_loss_weight") or with implicit inhibition positions is
+upgraded on loading (`upgrade_legacy`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Mapping
 
 from experiments.config_values import ConfigError, replace
 from experiments.validation import experiment_errors
+from li_seg.layers.inhibition import default_positions
 from li_seg.config import (
     AuxHeadConfig, BackboneConfig, DataConfig, EvalConfig, InhibitionConfig, ModelConfig, SmoothingConfig, TrainConfig,
 )
@@ -50,9 +52,10 @@ def to_dict(cfg: Any) -> dict:
 
 
 def upgrade_legacy(data: Mapping[str, Any]) -> dict:
-    """A config dict of the layout before the model contract, in today's: DeepLab's head fields move from "model"
-    into "model.head", and "train.aux_loss_weight" is dropped (it weighted an "aux_logits" output that no model of
-    that code had; auxiliary heads now carry their own weight). Today's dicts are returned unchanged."""
+    """A config dict of an earlier layout, in today's: DeepLab's head fields move from "model" into "model.head";
+    "train.aux_loss_weight" is dropped (it weighted an "aux_logits" output that no model of that code had;
+    auxiliary heads now carry their own weight); backbone inhibition with empty positions, which meant the LI
+    paper's positions, names them. Today's dicts are returned unchanged."""
     data = json.loads(json.dumps(data))  # a deep copy
     model = data.get("model", {})
     if isinstance(model, dict) and "head" not in model and any(key in model for key in _LEGACY_HEAD_FIELDS):
@@ -63,6 +66,9 @@ def upgrade_legacy(data: Mapping[str, Any]) -> dict:
         model["head"] = {key: model.pop(key) for key in _LEGACY_HEAD_FIELDS if key in model}
     if isinstance(data.get("train"), dict):
         data["train"].pop("aux_loss_weight", None)
+    backbone = model.get("backbone") if isinstance(model, dict) else None
+    if isinstance(backbone, dict) and backbone.get("inhibition") and not backbone.get("inhibition_positions"):
+        backbone["inhibition_positions"] = list(default_positions(backbone.get("name", BackboneConfig.name)))
     return data
 
 

@@ -84,8 +84,8 @@ class BackboneConfig:
     inhibition: LI (or RD) in front of the 3x3 conv of chosen units (LI-MobileNetV2, LI-ResNet; a unit hook of
       `li_seg.layers.inhibition`); None = off.
     inhibition_positions: where, by unit name: MobileNetV2 "rb1" ... "rb17" (between expansion and depthwise),
-      ResNet "conv2_1" ... "conv5_<n>" (between conv1 and conv2 of block b-1's unit u); empty = the LI paper's
-      default (rb10, rb13, rb16 / conv5_3).
+      ResNet "conv2_1" ... "conv5_<n>" (between conv1 and conv2 of block b-1's unit u). Required with
+      `inhibition` (no implicit default; the LI paper's: rb10, rb13, rb16 / conv5_3).
     smoothing: ResNet only: smoothing of every unit whose 3x3 conv is dilated (at output stride 8 every unit of
       block3 and block4, the smoothing paper's placement; a unit hook of `li_seg.layers.smoothing`); None = off.
     """

@@ -43,7 +43,7 @@ from experiments import config as config_lib  # noqa: E402
 from experiments.papers import li_convs  # noqa: E402
 from li_seg import data  # noqa: E402
 from li_seg.evaluation.inference import predict_probabilities  # noqa: E402
-from li_seg.layers.inhibition import has_lateral_inhibition, intensities  # noqa: E402
+from li_seg.layers.inhibition import has_lateral_inhibition  # noqa: E402
 from li_seg.layers.lateral_inhibition import LateralInhibition  # noqa: E402
 from li_seg.training.checkpoints import load_trained_model as load_trained_model_from  # noqa: E402
 from scripts.li_figures import heatmap_classes, plot_fig5, plot_fig6  # noqa: E402
@@ -96,12 +96,12 @@ def load_trained_model(model_dir, checkpoint: str = "auto", *, require_li: bool 
 
 
 def li_layers(model: keras.Model) -> dict[str, tuple[keras.Model, LateralInhibition]]:
-    """Every LateralInhibition layer of `model`, nested models included, in build order: name -> (the model
-    that holds it directly, the layer)."""
+    """Every LateralInhibition layer of `model`, nested models included, in build order: its paper name ("rb10",
+    "aspp_rate6"; the layer name when it has none) -> (the model that holds it directly, the layer)."""
     found = {}
     for layer in model.layers:
         if isinstance(layer, LateralInhibition):
-            found[layer.name] = (model, layer)
+            found[layer.label or layer.name] = (model, layer)
         elif isinstance(layer, keras.Model):
             found.update(li_layers(layer))
     return found
@@ -113,22 +113,32 @@ def intensity(layer: LateralInhibition) -> np.ndarray:
 
 
 def select_layer(model: keras.Model, name: Optional[str]) -> tuple[keras.Model, LateralInhibition]:
-    """The LI layer `name` (None: the model's first) and the model that holds it; unknown names list the valid."""
+    """The LI layer `name`, by paper name ("rb13") or layer name ("block_12_lateral_inhibition"), None: the
+    model's first; and the model that holds it. Unknown names list the valid."""
     layers = li_layers(model)
     if not layers:
         raise VisualizationError("the model has no lateral-inhibition layers")
     if name is None:
         return next(iter(layers.values()))
-    if name not in layers:
-        raise VisualizationError(f"unknown --layer {name!r}; the model's LI layers: {', '.join(layers)}")
-    return layers[name]
+    for label, (holder, layer) in layers.items():
+        if name in (label, layer.name):
+            return holder, layer
+    raise VisualizationError(f"unknown --layer {name!r}; the model's LI layers: "
+                             + ", ".join(f"{label} ({layer.name})" for label, (_, layer) in layers.items()))
+
+
+def display_name(layer: LateralInhibition) -> str:
+    """"rb13 (block_12_lateral_inhibition)": the paper's name, then the layer's."""
+    return f"{layer.label} ({layer.name})" if layer.label else layer.name
 
 
 def intensity_report(model: keras.Model) -> str:
     """One line per LI layer: channels and mean / min / max of its learned W_L."""
     lines = ["learned LI intensities W_L (clipped to [0, 1]):"]
-    for name, w in intensities(model).items():
-        lines.append(f"  {name:<32} C={w.size:<5} mean {w.mean():.4f}  min {w.min():.4f}  max {w.max():.4f}")
+    for _, layer in li_layers(model).values():
+        w = intensity(layer)
+        lines.append(f"  {display_name(layer):<44} C={w.size:<5} mean {w.mean():.4f}  min {w.min():.4f}  "
+                     f"max {w.max():.4f}")
     return "\n".join(lines)
 
 
@@ -229,10 +239,10 @@ def visualize(
 
     weights = intensity(li_layer)
     chosen = strongest_channels(weights, channels)
-    print(f"Fig. 5 channels of {li_layer.name} (largest W_L first): "
+    print(f"Fig. 5 channels of {display_name(li_layer)} (largest W_L first): "
           + ", ".join(f"{channel}: {weights[channel]:.4f}" for channel in chosen))
     before, after = feature_maps(model, li_layer.name, image)
-    plot_fig5(paths["fig5"], image, before, after, chosen, weights, li_layer.name)
+    plot_fig5(paths["fig5"], image, before, after, chosen, weights, display_name(li_layer))
 
     rows = [(row_title(model_dir, cfg, "LI"), class_probabilities(model, image))]
     if baseline_model_dir is not None:
@@ -273,7 +283,8 @@ def define_flags() -> None:
     flags.DEFINE_string("image", None, "An RGB image (PNG or JPEG); default: --index of --split of the dataset.")
     flags.DEFINE_string("split", None, "Dataset split of the image (default: the config's eval split).")
     flags.DEFINE_integer("index", 0, "Example index in --split.")
-    flags.DEFINE_string("layer", None, "LI layer of Fig. 5, e.g. aspp1_lateral_inhibition (default: the first).")
+    flags.DEFINE_string("layer", None, "LI layer of Fig. 5 by the paper's name (rb13, aspp_rate6) or layer name "
+                          "(default: the first).")
     flags.DEFINE_integer("channels", 8, "Channels in Fig. 5 (those with the largest W_L).")
     flags.DEFINE_integer("classes", 4, "Class heat maps in Fig. 6 (the classes covering most pixels).")
     flags.DEFINE_string("output", None, "OUT.png -> OUT_fig5.png, OUT_fig6.png (default MODEL_DIR/visualize_li.png).")

@@ -52,6 +52,8 @@ def run_main(capsys, *args):
         (["--finetune=li_only"], "--finetune=li_only continues a trained model: give --init_checkpoint"),
         (["--init_checkpoint=/nonexistent/ckpt-5"], "expected the file /nonexistent/ckpt-5.index"),
         (["--params_override=model.backbone.inhibition_positions=rb19"], "valid: rb1 ... rb17"),
+        (["--ablation=mnv2_aspp", "--params_override=model.backbone.inhibition={}"],
+         "inhibition_positions is empty: name the units (rb1 ... rb17; the LI paper's for mobilenet_v2: ['rb10',"),
         (["--train_steps=5", "--epochs=2"], "--train_steps and --epochs contradict"),
         (["--output_stride=12"], "backbone.output_stride=12 is not one of 8, 16, 32"),
         (["--dataset=imagenet"], "data.dataset='imagenet' is not one of"),

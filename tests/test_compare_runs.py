@@ -19,8 +19,8 @@ def _fake_run(directory, miou, intensity):
     writer = tf.summary.create_file_writer(str(directory / "train"))
     with writer.as_default():
         for step, value in ((50, 0.0), (100, intensity)):
-            tf.summary.scalar("li_intensity_mean/aspp1_lateral_inhibition", value, step=step)
-            tf.summary.scalar("li_intensity_max/aspp1_lateral_inhibition", 3 * value, step=step)
+            tf.summary.scalar("li_intensity_mean/aspp_rate6", value, step=step)
+            tf.summary.scalar("li_intensity_max/aspp_rate6", 3 * value, step=step)
     writer.flush()
 
 
@@ -31,8 +31,8 @@ def test_groups_seeds_and_reports_mean_and_spread(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "li-seed0                                   600  30.00" in out
     assert "li  " in out and "mIoU  35.00 +- 7.07 (n=2, 30.00-40.00)" in out
-    assert "W_L mean aspp1_lateral_inhibition" in out and "0.0200 0.0400" in out
-    assert "W_L max aspp1_lateral_inhibition" in out and "0.0600 0.1200" in out
+    assert "W_L mean aspp_rate6" in out and "0.0200 0.0400" in out
+    assert "W_L max aspp_rate6" in out and "0.0600 0.1200" in out
 
 
 def test_a_run_without_evaluation_is_named(tmp_path, capsys):

@@ -207,6 +207,7 @@ def test_li_only_finetuning_trains_intensities_and_bn_statistics_only(tmp_path):
     for name, values in intensities(trainer.model).items():
         assert values.min() >= 0.0 and values.max() <= 1.0 and values.max() > 0.0, name
     tags = event_tags(tmp_path / "train")
-    assert "li_intensity/block_12_lateral_inhibition" in tags
-    assert "li_intensity_mean/aspp1_lateral_inhibition" in tags
-    assert "li_intensity_max/block_9_lateral_inhibition" in tags
+    # Tagged with the paper's names: RB13 (Keras' block_12), ASPP's rate-6 branch, RB10 (block_9).
+    assert "li_intensity/rb13" in tags
+    assert "li_intensity_mean/aspp_rate6" in tags
+    assert "li_intensity_max/rb10" in tags

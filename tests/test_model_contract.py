@@ -186,7 +186,8 @@ def test_a_union_of_two_dataclasses_is_refused_not_guessed():
 @pytest.mark.parametrize("paper, ablation", [("li_convs", "li_resnet50_li_aspp_decoder"), ("smoothing", "aggregated")])
 def test_config_json_of_the_previous_layout_loads(paper, ablation):
     """config.json files written before the model contract (tests/fixtures/legacy_configs, written by that code):
-    DeepLab's fields under "model", "train.aux_loss_weight"."""
+    DeepLab's fields under "model", "train.aux_loss_weight", and backbone inhibition with empty positions (the
+    paper's, implicitly)."""
     from experiments import papers
 
     path = pathlib.Path(__file__).parent / "fixtures" / "legacy_configs" / f"{paper}-{ablation}.json"

@@ -164,15 +164,15 @@ def test_aspp_v2_sums_the_rates():
 def test_pre_atrous_goes_in_front_of_each_atrous_conv(separable):
     calls = []
 
-    def pre_atrous(x, prefix):
-        calls.append(prefix)
+    def pre_atrous(x, prefix, rate):
+        calls.append((prefix, rate))
         return keras.layers.Identity(name=f"{prefix}_pre")(x)
 
     features = keras.Input((None, None, 16))
     outputs = aspp_v3(features, BatchNormSettings(), channels=8, separable=separable, image_pooling=False,
                       pre_atrous=pre_atrous)  # fmt: skip
     model = keras.Model(features, outputs)
-    assert calls == ["aspp1", "aspp2", "aspp3"]
+    assert calls == [("aspp1", 6), ("aspp2", 12), ("aspp3", 18)]
     atrous = model.get_layer("aspp2_depthwise" if separable else "aspp2")
     assert atrous.dilation_rate == (12, 12)
     assert atrous.input is model.get_layer("aspp2_pre").output

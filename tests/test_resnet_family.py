@@ -202,7 +202,8 @@ def test_two_backbones_of_one_kind_in_one_model():
     ({"normalization": "bgr"}, "normalization='bgr' is not one of"),
     ({"name": "mobilenet_v2", "layout": "pytorch"}, "layout='pytorch' is not one of"),  # checked for every backbone
     ({"inhibition_positions": ("conv5_3",)}, "['conv5_3'] are not positions of resnet18"),
-    ({"inhibition": InhibitionConfig()}, "default positions ['conv5_3'] are not units of resnet18"),
+    ({"inhibition": InhibitionConfig()}, "inhibition_positions is empty: name the units (conv2_1 ... conv5_2; the LI "
+                                         "paper's for resnet: ['conv5_3'])"),
 ])
 def test_invalid_resnet_settings_are_named(changes, message):
     config = dataclasses.replace(BackboneConfig(name="resnet18"), **changes)

@@ -63,14 +63,15 @@ def test_figures_of_a_dataset_example_with_baseline(li_run, baseline_dir, tmp_pa
     printed = capsys.readouterr().out
     for name in ("block_9_lateral_inhibition", "block_15_lateral_inhibition", "aspp3_lateral_inhibition"):
         assert name in printed
-    assert "Fig. 5 channels of block_9_lateral_inhibition" in printed
+    assert "rb10 (block_9_lateral_inhibition)" in printed and "aspp_rate18 (aspp3_lateral_inhibition)" in printed
+    assert "Fig. 5 channels of rb10 (block_9_lateral_inhibition)" in printed
 
 
 def test_figures_of_an_image_file_default_output(li_run, tmp_path):
     model_dir, _ = li_run
     image = np.random.default_rng(0).integers(0, 256, size=(40, 56, 3), dtype=np.uint8)
     Image.fromarray(image).save(tmp_path / "image.png")
-    paths = visualize_li.visualize(model_dir, image_path=tmp_path / "image.png", layer="aspp2_lateral_inhibition",
+    paths = visualize_li.visualize(model_dir, image_path=tmp_path / "image.png", layer="aspp_rate12",
                                    channels=2, classes=1)
     assert paths["fig5"] == model_dir / "visualize_li_fig5.png"
     assert_png(paths["fig5"], min_width=3 * 200, min_height=400)
@@ -113,7 +114,8 @@ def test_unknown_layer_lists_the_valid_ones(li_run):
     model_dir, model = li_run
     with pytest.raises(visualize_li.VisualizationError, match="unknown --layer 'conv5_3'.*block_9_lateral_inhibition"):
         visualize_li.select_layer(model, "conv5_3")
-    with pytest.raises(visualize_li.VisualizationError, match="aspp1_lateral_inhibition, aspp2_lateral_inhibition"):
+    with pytest.raises(visualize_li.VisualizationError,
+                       match=r"aspp_rate6 \(aspp1_lateral_inhibition\), aspp_rate12 \(aspp2_lateral_inhibition\)"):
         visualize_li.visualize(model_dir, layer="aspp_lateral_inhibition")
 
 

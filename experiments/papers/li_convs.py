@@ -22,7 +22,7 @@ from typing import Optional
 from experiments.config import ExperimentConfig, override
 from experiments.papers.record import CostComparison, PaperRecord, Reported, Stage
 from li_seg.config import BackboneConfig, InhibitionConfig, ModelConfig, TrainConfig
-from li_seg.layers.inhibition import has_lateral_inhibition
+from li_seg.layers.inhibition import default_positions, has_lateral_inhibition
 from li_seg.models.deeplab import DeepLabConfig
 
 LI = InhibitionConfig(kind="li", zone_size=3, sigma=1.0, rate=1, intensity_init=(0.0, 0.0))
@@ -49,12 +49,15 @@ def _experiment(
     backbone: BackboneConfig,
     *,
     backbone_inhibition: Optional[InhibitionConfig] = None,
-    positions: tuple[str, ...] = (),
+    positions: Optional[tuple[str, ...]] = None,
     aspp_inhibition: Optional[InhibitionConfig] = None,
     decoder: bool = False,
 ) -> ExperimentConfig:
-    """One table row: `backbone` with inhibition at `positions` (empty = its default), LI/RD-ASPP, decoder."""
-    backbone = dataclasses.replace(backbone, inhibition=backbone_inhibition, inhibition_positions=positions)
+    """One table row: `backbone` with inhibition at `positions` (None = the paper's: RB10, RB13, RB16 /
+    conv5_3), LI/RD-ASPP, decoder."""
+    if backbone_inhibition is not None and positions is None:
+        positions = default_positions(backbone.name)
+    backbone = dataclasses.replace(backbone, inhibition=backbone_inhibition, inhibition_positions=positions or ())
     model = dataclasses.replace(
         ASPP, backbone=backbone, architecture="deeplabv3plus" if decoder else "deeplabv3",
         head=dataclasses.replace(ASPP.head, aspp_inhibition=aspp_inhibition),

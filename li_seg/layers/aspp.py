@@ -11,8 +11,8 @@ research/deeplab's scopes ("aspp0", "aspp1_depthwise", "image_pooling", "concat_
   projected by a 1x1 conv (+BN+ReLU) and dropped out.
 
 `pre_atrous` inserts layers in front of each atrous 3x3 conv (the LI-ASPP of the LI-Convs paper, its RD
-ablation, or a smoothing pre-filter): it is called as `pre_atrous(x, prefix)` with the branch's name prefix
-(e.g. "aspp1") and returns the tensor the atrous conv reads. `atrous_input`, when given, is what the atrous
+ablation, or a smoothing pre-filter): it is called as `pre_atrous(x, prefix, rate)` with the branch's name prefix
+(e.g. "aspp1") and atrous rate and returns the tensor the atrous conv reads. `atrous_input`, when given, is what the atrous
 branches read instead of the module input (LI-ASPP: the rectified input, computed once for the three branches).
 
 Initialisers follow research/deeplab: separable depthwise kernels truncated-normal(0.33), their pointwise
@@ -31,7 +31,7 @@ from li_seg.layers.resize import ResizeToMatch
 
 BN_EPSILON = 1e-5  # research/deeplab's ASPP and decoder (TF-slim batch_norm_epsilon)
 
-PreAtrous = Callable[[keras.KerasTensor, str], keras.KerasTensor]
+PreAtrous = Callable[[keras.KerasTensor, str, int], keras.KerasTensor]
 
 
 def conv_bn_relu(
@@ -60,11 +60,11 @@ def separable_conv_bn_relu(
 ) -> keras.KerasTensor:
     """research/deeplab's split_separable_conv2d: 3x3 depthwise at `rate` -> BN -> ReLU -> 1x1 -> BN -> ReLU.
 
-    Layers are named `name`_depthwise and `name`_pointwise (each with _bn and _relu); `pre_depthwise(x, name)`,
-    when given, transforms the input of the depthwise conv.
+    Layers are named `name`_depthwise and `name`_pointwise (each with _bn and _relu); `pre_depthwise(x, name,
+    rate)`, when given, transforms the input of the depthwise conv.
     """
     if pre_depthwise is not None:
-        x = pre_depthwise(x, name)
+        x = pre_depthwise(x, name, rate)
     x = keras.layers.DepthwiseConv2D(
         3,
         padding="same",
@@ -136,7 +136,7 @@ def aspp_v3(
         if separable:
             branches.append(separable_conv_bn_relu(atrous_input, channels, bn, prefix, rate, pre_depthwise=pre_atrous))
         else:
-            branch_input = atrous_input if pre_atrous is None else pre_atrous(atrous_input, prefix)
+            branch_input = atrous_input if pre_atrous is None else pre_atrous(atrous_input, prefix, rate)
             branches.append(conv_bn_relu(branch_input, channels, 3, bn, prefix, rate=rate))
     y = keras.layers.Concatenate(name=f"{name}_concat")(branches) if len(branches) > 1 else branches[0]
     y = conv_bn_relu(y, channels, 1, bn, f"{name}_concat_projection")

@@ -1,6 +1,6 @@
 """LI-Conv's input side: ReLU -> LI layer -> ReLU, placed in front of a (dilated) conv (LI-Convs paper, Sec. 3).
 
-`inhibit(x, config, name)` inserts it, where `config` is a `li_seg.config.InhibitionConfig`:
+`inhibit(x, config, name, label=...)` inserts it, where `config` is a `li_seg.config.InhibitionConfig`:
 - kind "li": `LateralInhibition` (Eq. 3-5), the paper's layer;
 - kind "rd": Table V's "RD" ablation, a regular trainable 3x3 depthwise conv (9 weights per channel, no bias)
   in the same position. Its initialisation is not given by the paper (and RD is not in the released code);
@@ -10,11 +10,13 @@
 Order as the authors' code: ReLU -> LI -> ReLU. `input_relu=False` drops the first ReLU where the input is
 already the output of a ReLU or ReLU6 (MobileNetV2's expansion, ResNet's conv1), on which it is the identity.
 Layers are named `name`_lateral_inhibition (or `name`_regular_depthwise), `name`_inhibition_input_relu and
-`name`_inhibition_relu.
+`name`_inhibition_relu, after the layers around them (Keras' "block_9" is RB10); the LI layer's TensorBoard tags
+carry `label`, the paper's name of the position ("rb10", "conv5_3", "aspp_rate6").
 
 In a backbone (LI-MobileNetV2, LI-ResNet) it is a unit hook (`INHIBITION_UNIT_HOOK`, `li_seg.layers.unit_hook`):
-in front of the spatial conv of the units `BackboneConfig.inhibition_positions` names, the paper's defaults
-otherwise (`DEFAULT_POSITIONS`). In DeepLab's ASPP (LI-ASPP) the head inserts it (`li_seg.models.deeplab`).
+in front of the spatial conv of the units `BackboneConfig.inhibition_positions` names: explicitly, never an
+implicit default (the LI paper's choices, `DEFAULT_POSITIONS`, are what the paper's table rows name and what
+the error for a missing list suggests). In DeepLab's ASPP (LI-ASPP) the head inserts it (`li_seg.models.deeplab`).
 """
 
 from __future__ import annotations
@@ -33,8 +35,13 @@ from li_seg.layers.unit_hook import Unit, UnitHook, UnitHookProvider
 
 INHIBITION_KINDS = ("li", "rd")
 RD_KERNEL_SIZE = 3
-# The LI paper's default positions per backbone family: LI-MobileNetV2 RB 10, 13, 16; LI-ResNet-50 conv5_3.
+# The LI paper's positions per backbone family: LI-MobileNetV2 RB 10, 13, 16; LI-ResNet-50 conv5_3.
 DEFAULT_POSITIONS = {"mobilenet_v2": ("rb10", "rb13", "rb16"), "resnet": ("conv5_3",)}
+
+
+def default_positions(backbone_name: str) -> tuple[str, ...]:
+    """The LI paper's positions for a backbone ("mobilenet_v2", "resnet50", ...)."""
+    return DEFAULT_POSITIONS["mobilenet_v2" if backbone_name == "mobilenet_v2" else "resnet"]
 
 
 @keras.saving.register_keras_serializable(package="li_seg")
@@ -57,11 +64,12 @@ def inhibition_errors(config: Optional[InhibitionConfig], where: str) -> list[st
     return errors + argument_errors(config.zone_size, config.sigma, config.rate, config.intensity_init, f"{where}.")
 
 
-def inhibition_layer(config: InhibitionConfig, name: str) -> keras.layers.Layer:
+def inhibition_layer(config: InhibitionConfig, name: str, label: Optional[str] = None) -> keras.layers.Layer:
     """The LI layer (kind "li") or the RD ablation's depthwise conv (kind "rd"), unnamed ReLUs excluded."""
     if config.kind == "li":
         return LateralInhibition(
-            config.zone_size, config.sigma, config.rate, config.intensity_init, name=f"{name}_lateral_inhibition"
+            config.zone_size, config.sigma, config.rate, config.intensity_init, label=label,
+            name=f"{name}_lateral_inhibition",
         )
     if config.kind == "rd":
         return keras.layers.DepthwiseConv2D(
@@ -71,11 +79,11 @@ def inhibition_layer(config: InhibitionConfig, name: str) -> keras.layers.Layer:
     raise ValueError(f"Unknown inhibition kind {config.kind!r}; valid: {list(INHIBITION_KINDS)}.")
 
 
-def inhibit(x, config: InhibitionConfig, name: str, *, input_relu: bool = True):
+def inhibit(x, config: InhibitionConfig, name: str, *, input_relu: bool = True, label: Optional[str] = None):
     """ReLU -> LI (or RD) -> ReLU on `x`; the result feeds the conv that follows."""
     if input_relu:
         x = keras.layers.ReLU(name=f"{name}_inhibition_input_relu")(x)
-    x = inhibition_layer(config, name)(x)
+    x = inhibition_layer(config, name, label)(x)
     return keras.layers.ReLU(name=f"{name}_inhibition_relu")(x)
 
 
@@ -94,11 +102,7 @@ class InhibitionHook(UnitHook):
     def before_spatial_conv(self, x, unit: Unit):
         if unit.position not in self.positions:
             return x
-        return inhibit(x, self.config, unit.name, input_relu=False)
-
-
-def _positions(backbone: BackboneConfig, family: str) -> tuple[str, ...]:
-    return backbone.inhibition_positions or DEFAULT_POSITIONS[family]
+        return inhibit(x, self.config, unit.name, input_relu=False, label=unit.position)
 
 
 def _unit_errors(backbone: BackboneConfig, family: str, positions, where: str) -> list[str]:
@@ -108,10 +112,9 @@ def _unit_errors(backbone: BackboneConfig, family: str, positions, where: str) -
         errors.append(f"{where}.inhibition_positions {unknown} are not positions of {backbone.name}; "
                       f"valid: {positions[0]} ... {positions[-1]}")
     elif backbone.inhibition is not None and not backbone.inhibition_positions:
-        missing = [p for p in DEFAULT_POSITIONS[family] if p not in positions]
-        if missing:
-            errors.append(f"{where}.inhibition: the LI paper's default positions {missing} are not units of "
-                          f"{backbone.name}; set {where}.inhibition_positions ({positions[0]} ... {positions[-1]})")
+        errors.append(f"{where}.inhibition is set but {where}.inhibition_positions is empty: name the units "
+                      f"({positions[0]} ... {positions[-1]}; the LI paper's for {family}: "
+                      f"{list(DEFAULT_POSITIONS[family])})")
     if backbone.inhibition_positions and backbone.inhibition is None:
         errors.append(f"{where}.inhibition_positions is set but {where}.inhibition is null")
     return errors
@@ -120,7 +123,7 @@ def _unit_errors(backbone: BackboneConfig, family: str, positions, where: str) -
 def _unit_hook(backbone: BackboneConfig, family: str) -> Optional[UnitHook]:
     if backbone.inhibition is None:
         return None
-    return InhibitionHook(backbone.inhibition, _positions(backbone, family))
+    return InhibitionHook(backbone.inhibition, backbone.inhibition_positions)
 
 
 INHIBITION_UNIT_HOOK = UnitHookProvider("inhibition", _unit_errors, _unit_hook)

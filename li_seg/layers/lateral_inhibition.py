@@ -79,11 +79,13 @@ class LateralInhibition(keras.layers.Layer):
       rate: the LI rate e, the spacing of the zone's taps (paper: 1; Table I also 5).
       intensity_init: (low, high) of the uniform initialisation of W_L, within [0, 1] (paper: (0, 0); Table I
         also (0.05, 0.15) and (0.05, 0.35)).
+      label: the layer's name in the paper, which its TensorBoard tags carry ("rb10", "conv5_3", "aspp_rate6");
+        None = the layer's path.
 
     Input (B, H, W, C) -> output of the same shape. Adds C trainable weights (`intensity`), kept in [0, 1].
     """
 
-    def __init__(self, zone_size=3, sigma=1.0, rate=1, intensity_init=(0.0, 0.0), **kwargs):
+    def __init__(self, zone_size=3, sigma=1.0, rate=1, intensity_init=(0.0, 0.0), label=None, **kwargs):
         super().__init__(**kwargs)
         errors = argument_errors(zone_size, sigma, rate, intensity_init)
         if errors:
@@ -92,6 +94,7 @@ class LateralInhibition(keras.layers.Layer):
         low, high = (float(v) for v in intensity_init)
         self.zone_size, self.sigma, self.rate = zone_size, float(sigma), rate
         self.intensity_init = (low, high)
+        self.label = label
         self._decay = inhibition_decay(zone_size, self.sigma)[:, :, None]  # (k, k, 1): broadcast over channels
         self._centre = np.zeros_like(self._decay)  # 1 at the centre tap only
         self._centre[zone_size // 2, zone_size // 2] = 1.0
@@ -120,9 +123,10 @@ class LateralInhibition(keras.layers.Layer):
 
     def diagnostics(self) -> dict:
         """W_L for TensorBoard (`li_seg.layers.diagnostics`): "li_intensity/<layer>" histogram and its mean and
-        maximum as "li_intensity_mean/<layer>", "li_intensity_max/<layer>" (<layer>: the weight's layer path)."""
+        maximum as "li_intensity_mean/<layer>", "li_intensity_max/<layer>" (<layer>: `label`, else the weight's
+        layer path)."""
         values = ops.convert_to_numpy(self.intensity)
-        layer = self.intensity.path.rsplit("/", 1)[0]
+        layer = self.label or self.intensity.path.rsplit("/", 1)[0]
         return {
             f"li_intensity/{layer}": Histogram(values),
             f"li_intensity_mean/{layer}": float(np.mean(values)),
@@ -135,7 +139,8 @@ class LateralInhibition(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            zone_size=self.zone_size, sigma=self.sigma, rate=self.rate, intensity_init=list(self.intensity_init)
+            zone_size=self.zone_size, sigma=self.sigma, rate=self.rate, intensity_init=list(self.intensity_init),
+            label=self.label,
         )
         return config
 

@@ -79,8 +79,8 @@ def _aspp_v3(head: DeepLabConfig, features, bn):
     """ASPP-v3, or LI-ASPP / RD-ASPP when head.aspp_inhibition is set."""
     pre_atrous, atrous_input = None, None
     if head.aspp_inhibition is not None:
-        def pre_atrous(x, prefix):  # the atrous input is rectified already (below)
-            return inhibit(x, head.aspp_inhibition, prefix, input_relu=False)
+        def pre_atrous(x, prefix, rate):  # the atrous input is rectified already (below)
+            return inhibit(x, head.aspp_inhibition, prefix, input_relu=False, label=f"aspp_rate{rate}")
 
         if head.aspp_input_relu:
             features = keras.layers.ReLU(name="aspp_input_relu")(features)
