@@ -11,9 +11,10 @@ research/deeplab's scopes ("aspp0", "aspp1_depthwise", "image_pooling", "concat_
   projected by a 1x1 conv (+BN+ReLU) and dropped out.
 
 `pre_atrous` inserts layers in front of each atrous 3x3 conv (the LI-ASPP of the LI-Convs paper, its RD
-ablation, or a smoothing pre-filter): it is called as `pre_atrous(x, prefix, rate)` with the branch's name prefix
-(e.g. "aspp1") and atrous rate and returns the tensor the atrous conv reads. `atrous_input`, when given, is what the atrous
-branches read instead of the module input (LI-ASPP: the rectified input, computed once for the three branches).
+ablation, or a smoothing pre-filter): it is called as `pre_atrous(x, prefix, rate)` with the branch's name
+prefix (e.g. "aspp1") and atrous rate, and returns the tensor the atrous conv reads. `atrous_input`, when given,
+is what the atrous branches read instead of the module input (LI-ASPP: the rectified input, computed once for
+the three branches).
 
 Initialisers follow research/deeplab: separable depthwise kernels truncated-normal(0.33), their pointwise
 kernels truncated-normal(0.06), other convs Glorot-uniform (TF-slim's default); DeepLabv2's classifier is

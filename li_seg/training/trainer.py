@@ -241,7 +241,8 @@ class Trainer:
         )
 
     def _evaluation_due(self, step: int) -> bool:
-        """Whether training with evaluation evaluates at `step`: every train.eval_every_steps (if > 0) and at the end."""
+        """Whether training with evaluation evaluates at `step`: every train.eval_every_steps (if > 0), and at
+        the end."""
         every, total = self.cfg.train.eval_every_steps, self.cfg.train.train_steps
         return step > 0 and (step >= total or (every > 0 and step % every == 0))
 
