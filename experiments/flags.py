@@ -1,7 +1,8 @@
 """Command-line flags shared by train / evaluate / export, and their translation into an ExperimentConfig.
 
-Order of precedence (later wins): the paper's ablation -> the dataset's preset -> --recipe -> the named flags
--> --finetune -> --params_override. In eval and export modes an existing MODEL_DIR/config.json replaces the
+Order of precedence (later wins): the paper's ablation -> the dataset's preset -> --recipe (default: the paper's
+recipe for the dataset, `PaperRecord.dataset_recipes`, if it has one) -> the named flags -> --finetune ->
+--params_override. In eval and export modes an existing MODEL_DIR/config.json replaces the
 first three, so `--mode=export --model_dir=DIR` needs no other flag.
 
 --finetune=STAGE runs one of the paper's extra stages (`PaperRecord.stages`, e.g. li_convs' li_only, the LI
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import pathlib
 
-from absl import flags
+from absl import flags, logging
 
 from experiments import config as config_lib
 from experiments import datasets, papers
@@ -134,8 +135,12 @@ def experiment_from_flags() -> tuple[config_lib.ExperimentConfig, pathlib.Path]:
             cfg = config_lib.override(cfg, {"data.dataset": FLAGS.dataset})
     else:
         cfg = config_lib.override(cfg, datasets.preset(dataset))
-        if FLAGS.recipe:
-            cfg = papers.apply_recipe(FLAGS.paper, FLAGS.recipe, cfg)
+        recipe = FLAGS.recipe or papers.record(FLAGS.paper).dataset_recipes.get(dataset)
+        if recipe:
+            if not FLAGS.recipe:
+                logging.info("training %s on %s with the paper's recipe for it, --recipe=%s (give --recipe to choose "
+                             "another)", FLAGS.paper, dataset, recipe)
+            cfg = papers.apply_recipe(FLAGS.paper, recipe, cfg)
     cfg = config_lib.override(cfg, _flag_overrides())
     if FLAGS.finetune:
         cfg = _finetune(cfg, FLAGS.paper, FLAGS.finetune)

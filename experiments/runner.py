@@ -94,6 +94,7 @@ def export_checkpoint(cfg, model_dir, checkpoint: str, export_dir=None) -> pathl
     info = data.get_dataset_info(cfg.data)
     model, path = load_trained_model(cfg.model, info.num_classes, model_dir, checkpoint)
     export_dir = pathlib.Path(export_dir) if export_dir else pathlib.Path(model_dir) / "export"
+    logging.info("exporting %s to %s (tracing the serving signatures)", path, export_dir)
     export_saved_model(model, str(export_dir), scales=cfg.eval.scales, add_flipped_images=cfg.eval.add_flipped_images,
                        info=info)
     logging.info("exported %s to %s (signatures serving_default: uint8 images -> classes, probabilities; metadata: "

@@ -13,12 +13,15 @@ tf.config.set_logical_device_configuration(
     _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
 )
 
-CAMVID_DIR = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "camvid"
+# The optional real CamVid copy (SegNet layout: train.txt, val.txt, train/, trainannot/, val/, valannot/):
+# $LI_SEG_CAMVID_DIR, else ../shared/datasets/camvid beside the checkout.
+CAMVID_DIR = pathlib.Path(os.environ.get(
+    "LI_SEG_CAMVID_DIR", pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "camvid"))
 
 
 @pytest.fixture
 def camvid_dir():
-    """The real CamVid copy beside the checkout (../shared/datasets/camvid); skips when it is absent."""
+    """The real CamVid copy ($LI_SEG_CAMVID_DIR or ../shared/datasets/camvid); skips when it is absent."""
     if not (CAMVID_DIR / "train.txt").exists():
-        pytest.skip(f"CamVid not found at {CAMVID_DIR} (it lives in ../shared/datasets/camvid beside the checkout)")
+        pytest.skip(f"CamVid not found at {CAMVID_DIR} (set LI_SEG_CAMVID_DIR to a copy in the SegNet layout)")
     return CAMVID_DIR

@@ -3,6 +3,7 @@
 import json
 import os
 import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -105,6 +106,27 @@ def test_finetune_and_recipe_flags_shape_the_config(tmp_path):
     assert cfg.data.crop_size == (513, 513)  # the recipe wins over the camvid preset
 
 
+@pytest.mark.parametrize("extra, crop, scales, steps", [
+    ([], (321, 321), (0.5, 1.5, 0.0), 20_000),  # the paper's VOC recipe, not the generic VOC preset (513, 0.5-2.0)
+    (["--recipe=cityscapes"], (721, 721), (0.5, 1.5, 0.0), 80_000),
+])
+def test_a_paper_trains_on_a_dataset_with_its_own_recipe_for_it(extra, crop, scales, steps, monkeypatch):
+    logged = []
+    monkeypatch.setattr(cli.logging, "info", lambda message, *args: logged.append(message % args))
+    with flagsaver.flagsaver():
+        cli.FLAGS.unparse_flags()
+        cli.FLAGS(["experiments.train", "--paper=smoothing", "--dataset=voc", *extra])
+        cfg, _ = cli.experiment_from_flags()
+    assert cfg.data.crop_size == crop and (cfg.data.min_scale, cfg.data.max_scale, cfg.data.scale_step) == scales
+    assert cfg.train.train_steps == steps
+    assert any("with the paper's recipe for it, --recipe=voc" in line for line in logged) == (not extra)
+    with flagsaver.flagsaver():  # LI-Convs' ablations carry the paper's recipe; the VOC preset matches its crops
+        cli.FLAGS.unparse_flags()
+        cli.FLAGS(["experiments.train", "--paper=li_convs", "--dataset=voc"])
+        cfg, _ = cli.experiment_from_flags()
+    assert cfg.data.crop_size == (513, 513) and cfg.train.optimizer == "adam"
+
+
 def test_unknown_mode_lists_the_valid_modes():
     valid = r"one of <train\|eval\|train_and_eval\|export>"
     with flagsaver.flagsaver(), pytest.raises(flags.IllegalFlagValueError, match=valid):
@@ -115,6 +137,7 @@ def test_train_eval_export_round_trip(tmp_path):
     model_dir = tmp_path / "run"
     trained = run_cli(*TINY_FLAGS, f"--model_dir={model_dir}", "--train_steps=2", "--mode=train_and_eval")
     assert "step 2/2 | loss" in trained.stderr and "img/s | ETA" in trained.stderr
+    assert re.search(r"step 1 done: tracing and compiling the training step took \d+ s", trained.stderr)
     saved = json.loads((model_dir / "config.json").read_text())
     assert saved["train"]["train_steps"] == 2 and saved["data"]["crop_size"] == [48, 48]
     assert saved["model"]["bn_momentum"] == 0.9  # auto for a 2-step run
@@ -125,7 +148,8 @@ def test_train_eval_export_round_trip(tmp_path):
     metrics = json.loads((model_dir / "eval" / "metrics-2.json").read_text())
     assert 0.0 <= metrics["miou"] <= 1.0
 
-    run_cli(f"--model_dir={model_dir}", module="experiments.export")
+    exported = run_cli(f"--model_dir={model_dir}", module="experiments.export")
+    assert re.search(r"exporting \S+/best/ckpt-2 to \S+/export \(tracing", exported.stderr)
     served = tf.saved_model.load(str(model_dir / "export")).signatures["serving_default"]
     images = np.random.default_rng(0).integers(0, 256, size=(2, 37, 53, 3), dtype=np.uint8)
     outputs = served(images=tf.constant(images))

@@ -69,6 +69,8 @@ class PaperRecord:
     ablations: name -> zero-argument function returning the row's ExperimentConfig (docstring: table and row).
     recipes: name -> function ExperimentConfig -> ExperimentConfig (a training recipe of the paper or of its
       authors' released configs), applied by --recipe.
+    dataset_recipes: dataset -> the recipe applied when training on that dataset without --recipe: the paper's own
+      recipe for it, which the dataset's generic preset would otherwise override (crop, scales, run length).
     reported: ablation -> Reported (only the rows the paper printed numbers for).
     flops_size: the square input size of the printed FLOPs (None: the paper prints none).
     costs: the paper's cost comparisons (scripts/benchmark.py --measure=cost).
@@ -80,6 +82,7 @@ class PaperRecord:
     main_ablation: str
     recipes: Mapping[str, Callable[[ExperimentConfig], ExperimentConfig]] = dataclasses.field(default_factory=dict)
     stages: Mapping[str, Stage] = dataclasses.field(default_factory=dict)
+    dataset_recipes: Mapping[str, str] = dataclasses.field(default_factory=dict)
     reported: Mapping[str, Reported] = dataclasses.field(default_factory=dict)
     flops_size: Optional[int] = None
     costs: tuple[CostComparison, ...] = ()
@@ -90,5 +93,7 @@ class PaperRecord:
         unknown = sorted({name for name in named if name not in self.ablations})
         if unknown:
             raise ValueError(f"paper {self.name!r}: {unknown} are not among its ablations")
+        if any(recipe not in self.recipes for recipe in self.dataset_recipes.values()):
+            raise ValueError(f"paper {self.name!r}: dataset_recipes {dict(self.dataset_recipes)} name unknown recipes")
         if any(name != stage.name for name, stage in self.stages.items()):
             raise ValueError(f"paper {self.name!r}: stages must be keyed by their names")

@@ -111,6 +111,7 @@ PAPER = PaperRecord(
     ablations=ABLATIONS,
     main_ablation=MAIN_ABLATION,
     recipes=RECIPES,
+    dataset_recipes={"voc": "voc", "cityscapes": "cityscapes"},
     reported={"deeplabv2": _reported(72.0, 68.07), "ss_conv": _reported(72.5, 68.19),
               "g_interact": _reported(73.0), "average": _reported(72.7, 68.36), "gaussian": _reported(72.9, 68.12)},
     costs=(

@@ -27,6 +27,10 @@ class Progress:
         """Starts a new measuring window (after an evaluation or checkpoint pause)."""
         self._mark_step, self._mark_time = step, self._clock()
 
+    def elapsed(self) -> float:
+        """Seconds since the current measuring window started."""
+        return self._clock() - self._mark_time
+
     def line(self, step: int, loss: float, learning_rate: float) -> str:
         now = self._clock()
         elapsed = max(now - self._mark_time, 1e-9)

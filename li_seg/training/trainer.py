@@ -181,8 +181,12 @@ class Trainer:
                 loss = float(losses["loss"].numpy())
                 if not math.isfinite(loss):
                     raise self._diverged(f"the loss became {loss} at step {step}")
+                first = step == start + 1  # the first step traced the train function: not a sample of the speed
+                if first:
+                    logging.info("step %d done: tracing and compiling the training step took %.0f s", step,
+                                 progress.elapsed())
                 self._after_step(step, losses, batch, progress)
-                if step == start + 1:  # the first step traced the train function: not a sample of the speed
+                if first:
                     progress.restart(step)
                 if evaluate_during_training and self._evaluation_due(step) and step < total:
                     evaluations.append((step, self.evaluate_and_record().metrics))
