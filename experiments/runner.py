@@ -134,6 +134,7 @@ def _explain_failure(error, cfg, model_dir):
     """The message for a failure a user can fix (a storage problem, a lost worker), or None."""
     import tensorflow as tf
 
+    from li_seg.training.checkpoints import remove_worker_directories
     from li_seg.training.storage import storage_error, storage_problem
 
     reason = storage_problem(error)
@@ -144,6 +145,7 @@ def _explain_failure(error, cfg, model_dir):
         # TensorFlow names the lost task as a remote target (connection reset) or as unhealthy (no heartbeat).
         lost_task = re.search(r"(?:remote target|unhealthy[^/]*)\s*/job:(\w+)/replica:\d+/task:(\d+)", error.message)
         who = f"{lost_task.group(1)} {lost_task.group(2)}" if lost_task else "a worker"
+        remove_worker_directories(model_dir)
         return (f"lost contact with another worker of the cluster: {who} stopped responding. Start every worker "
                 "again with its command and TF_CONFIG: training resumes from the chief's newest checkpoint in "
                 f"{pathlib.Path(model_dir) / 'checkpoints'}")

@@ -2,6 +2,7 @@
 the other leaves nothing behind; a killed worker ends its peer with a message, not a traceback; restarted, both
 resume from the chief's checkpoint."""
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -12,6 +13,10 @@ import sys
 import time
 
 import tensorflow as tf
+
+from experiments import papers, runner
+from li_seg.training.checkpoints import CheckpointKeeper
+from li_seg.training.strategy import Worker
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FLAGS = [
@@ -96,3 +101,21 @@ def test_a_killed_worker_ends_its_peer_and_both_resume_with_the_chief_writing(tm
     losses = [[line.split("loss ")[1].split()[0] for line in log.splitlines() if f"step {step + 2}/" in line]
               for _, log in results]
     assert losses[0] == losses[1] and losses[0]  # one model, trained together
+
+
+def test_a_worker_killed_while_saving_leaves_no_directory_behind(tmp_path):
+    """A worker killed during its save leaves MODEL_DIR/.worker-1: its peer, ending on the lost cluster, removes it
+    (and the restarted worker would remove its own)."""
+    model_dir = tmp_path / "run"
+    (model_dir / ".worker-1" / "checkpoints").mkdir(parents=True)
+    cfg = papers.get_experiment("li_convs", "mnv2_aspp")
+    cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, strategy="multi_worker_mirrored"))
+    error = tf.errors.UnavailableError(None, None, "Socket closed ... remote target /job:worker/replica:0/task:1")
+    message = runner._explain_failure(error, cfg, model_dir)
+    assert "worker 1 stopped responding" in message and not (model_dir / ".worker-1").exists()
+
+    (model_dir / ".worker-1" / "checkpoints").mkdir(parents=True)
+    step = tf.Variable(0, dtype=tf.int64)
+    CheckpointKeeper(model_dir, model=tf.Module(), optimizer=tf.Module(), step=step, keep=1,
+                     worker=Worker(False, "worker-1", 2))
+    assert not (model_dir / ".worker-1").exists()

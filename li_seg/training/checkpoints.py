@@ -41,6 +41,8 @@ class CheckpointKeeper:
         self.model_dir = pathlib.Path(model_dir)
         self.worker = worker
         self.write_dir = self.model_dir if worker.chief else self.model_dir / f".{worker.name}"
+        if not worker.chief:  # what a killed predecessor of this worker left
+            shutil.rmtree(self.write_dir, ignore_errors=True)
         self.step = step
         self.checkpoint = tf.train.Checkpoint(
             model=model, optimizer=optimizer, step=step, seed_states=seed_generator_states(model)
@@ -105,6 +107,14 @@ class CheckpointKeeper:
         if self.worker.chief:
             self._best_record.write_text(json.dumps({"step": step, "miou": miou, "checkpoint": path}, indent=2) + "\n")
         return True
+
+
+def remove_worker_directories(model_dir) -> None:
+    """Removes the temporary directories of the cluster's other workers (MODEL_DIR/.worker-N, .chief-N): a worker
+    killed while saving leaves its own behind. Called when the cluster is lost: no worker saves any more."""
+    for task_type in ("worker", "chief"):
+        for path in pathlib.Path(model_dir).glob(f".{task_type}-*"):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def resolve_checkpoint(model_dir, which: str = "auto") -> str:
