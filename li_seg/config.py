@@ -70,6 +70,10 @@ class BackboneConfig:
       first unit of a dilated block keeps the previous rate; PAN, CycleNet) or "caffe" (the original ResNet and
       DeepLabv2: the stride on the first 1x1 conv of the first unit, max-pool in ceil mode, every unit of a
       dilated block at its rate; DifNet's released code).
+    first_unit_dilated: ResNet only: whether the first unit of a block dilated for the output stride (the unit
+      whose stride became dilation) runs at the block's rate (True: every unit of res5 at rate 2 at OS 16) or
+      keeps the previous rate (False: res5 (1, 2, 2), torchvision's `replace_stride_with_dilation`). None = the
+      layout's rule (caffe True, torchvision and slim False); set only with the torchvision or caffe layout.
     stem: ResNet only: "beta" (three 3x3 convs of `stem_widths`, the first with stride 2: research/deeplab's
       resnet_v1_beta, PSPNet, mmsegmentation's ResNetV1c) or "plain" (one 7x7 conv, 64 channels).
     stem_widths: the "beta" stem's three widths: (64, 64, 128) research/deeplab and PyTorch-Encoding, (32, 32, 64)
@@ -94,6 +98,7 @@ class BackboneConfig:
     output_stride: int = 16
     multi_grid: Optional[tuple[int, ...]] = None
     layout: str = "slim"
+    first_unit_dilated: Optional[bool] = None
     stem: str = "beta"
     stem_widths: tuple[int, int, int] = (64, 64, 128)
     normalization: Optional[str] = None

@@ -21,8 +21,9 @@ per contender the median per-step time, images/s, the spread and every round's n
 3. cost: the costs --paper reports (`PaperRecord.costs`: an ablation against its baseline, the paper's training
    and inference time ratios, our target): every model of the paper's comparisons (--ablations to choose) timed
    in one alternation, training steps for all, inference (batch of --batch_size, argmax read back) where the
-   paper reports an inference ratio; printed as time ratios ablation/baseline beside the paper's. ResNet-101 at
-   output stride 8 is slow here: e.g. --measure=cost --paper=smoothing --batch_size=2 --crop=161.
+   paper reports an inference ratio or the record asks for it; printed as time ratios ablation/baseline beside
+   the paper's. ResNet-101 at output stride 8 is slow here: e.g. --measure=cost --paper=smoothing --batch_size=2
+   --crop=161.
 """
 
 from __future__ import annotations
@@ -89,8 +90,7 @@ def measure_cost(
     """[(CostComparison, {"train": compare(...), "infer": compare(...) or absent}, params)] for the paper's cost
     comparisons (only those of `ablations` when given): time ratios ablation / baseline, all models alternating."""
     comparisons = [cost for cost in record(paper).costs if ablations is None or cost.ablation in ablations]
-    inference = {name for cost in comparisons if cost.paper_infer_ratio is not None
-                 for name in (cost.ablation, cost.baseline)}
+    inference = {name for cost in comparisons if cost.times_inference for name in (cost.ablation, cost.baseline)}
     images, labels = random_batch(batch_size, crop, num_classes)
     contenders, params = {}, {}
     for name in dict.fromkeys(n for cost in comparisons for n in (cost.baseline, cost.ablation)):
@@ -104,7 +104,7 @@ def measure_cost(
     times = alternate(contenders, rounds, warmup)
     results = []
     for cost in comparisons:
-        kinds = ("train", "infer") if cost.paper_infer_ratio is not None else ("train",)
+        kinds = ("train", "infer") if cost.times_inference else ("train",)
         measured = {}
         for kind in kinds:
             pair = {"baseline": times[f"{cost.baseline}/{kind}"], "ablation": times[f"{cost.ablation}/{kind}"]}

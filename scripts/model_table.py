@@ -1,13 +1,14 @@
-"""python -m scripts.model_table --paper=PAPER [--num_classes=21] [--size=SIZE] [--convention=paper] [--profiler]
+"""python -m scripts.model_table --paper=PAPER [--num_classes=21] [--size=SIZE] [--convention=C] [--profiler]
 
 The parameter and FLOP columns of a paper's model tables, recomputed from our models: for every ablation whose
 printed parameters or FLOPs the paper's record holds (`PaperRecord.reported`, experiments/papers/<paper>.py),
 our trainable parameter count (the papers' "Parameters" count trainable variables: BN gammas and betas, not the
 moving statistics; PAPERS.md section 1) against the printed one, and our FLOPs at the paper's input size
-(`PaperRecord.flops_size`, or --size), batch 1, against the printed FLOPs.
+(`PaperRecord.flops_size`, or --size), batch 1, against the printed FLOPs. A paper that prints no counts but
+names a size (PAN: 512) gets every ablation's counts, ours being the reference.
 
 FLOPs are counted by `li_seg.analysis.flops` (layer by layer; each layer type's rule beside its class; what a
-FLOP counts is a convention, `--convention`, documented there).
+FLOP counts is a convention, `--convention`, documented there; default: the paper record's `flops_convention`).
 
 Result at 513 x 513, 21 classes, convention "paper" (`python -m scripts.model_table --paper=li_convs`): all
 eleven rows of Tables IV and V within 0.022 % (MobileNetV2 rows +0.001 to +0.006 %, ResNet-50 rows -0.005 to
@@ -42,6 +43,7 @@ from tensorflow.python.framework.convert_to_constants import convert_variables_t
 
 from experiments.config import ConfigError  # noqa: E402
 from experiments.papers import get_experiment, record  # noqa: E402
+from experiments.papers.record import Reported  # noqa: E402
 from li_seg.analysis.flops import CONVENTIONS, count_flops  # noqa: E402
 from li_seg.models import build_model, main_logits  # noqa: E402
 
@@ -67,10 +69,14 @@ def profiler_flops(model: keras.Model, height: int, width: int) -> int:
 # The table.
 
 
-def printed_columns(paper: str) -> dict:
-    """{ablation: Reported} of the ablations whose parameters or FLOPs the paper printed; a ValueError if none."""
-    columns = {name: reported for name, reported in record(paper).reported.items()
+def table_columns(paper: str) -> dict:
+    """{ablation: Reported} of the ablations whose parameters or FLOPs the paper printed; every ablation when it
+    prints none but its record names a `flops_size` (our counts are the reference); a ValueError otherwise."""
+    paper_record = record(paper)
+    columns = {name: reported for name, reported in paper_record.reported.items()
                if reported.params_k is not None or reported.gflops is not None}
+    if not columns and paper_record.flops_size is not None:
+        columns = {name: paper_record.reported.get(name, Reported()) for name in paper_record.ablations}
     if not columns:
         raise ValueError(f"paper {paper!r} reports no parameter or FLOP counts: nothing to compare")
     return columns
@@ -100,13 +106,14 @@ def table_row(
 
 
 def table_rows(
-    paper: str, num_classes: int = 21, size: Optional[int] = None, convention: str = "paper",
+    paper: str, num_classes: int = 21, size: Optional[int] = None, convention: Optional[str] = None,
     ablations: Optional[Sequence[str]] = None, profiler: bool = False,
 ) -> list[dict]:
     """The rows of `paper`'s printed columns in the record's order (only `ablations` when given); FLOPs at `size`
-    (default: the paper's `flops_size`, else 513)."""
-    columns = printed_columns(paper)
+    (default: the paper's `flops_size`, else 513) under `convention` (default: the paper's `flops_convention`)."""
+    columns = table_columns(paper)
     size = size or record(paper).flops_size or 513
+    convention = convention or record(paper).flops_convention
     names = list(columns) if ablations is None else list(ablations)
     unknown = [name for name in names if name not in columns]
     if unknown:
@@ -140,15 +147,16 @@ def format_table(rows: list[dict]) -> str:
 
 def main(argv) -> None:
     del argv
-    if FLAGS.convention not in CONVENTIONS:
+    if FLAGS.convention is not None and FLAGS.convention not in CONVENTIONS:
         raise app.UsageError(f"--convention: one of {', '.join(CONVENTIONS)} (got {FLAGS.convention!r})")
     try:
         rows = table_rows(FLAGS.paper, FLAGS.num_classes, FLAGS.size, FLAGS.convention, profiler=FLAGS.profiler)
     except (ConfigError, ValueError) as error:  # unknown paper, or one that prints no parameters or FLOPs
         raise app.UsageError(str(error)) from error
     size = FLAGS.size or record(FLAGS.paper).flops_size or 513
+    convention = FLAGS.convention or record(FLAGS.paper).flops_convention
     print(f"{FLAGS.paper}: {FLAGS.num_classes} classes, FLOPs at {size}x{size}, batch 1, "
-          f"convention {FLAGS.convention!r}: {CONVENTIONS[FLAGS.convention]}")
+          f"convention {convention!r}: {CONVENTIONS[convention]}")
     print(format_table(rows))
 
 
@@ -158,7 +166,8 @@ def define_flags() -> None:
     flags.DEFINE_string("paper", None, "Paper whose printed parameter and FLOP columns to reproduce.", required=True)
     flags.DEFINE_integer("num_classes", 21, "Classes of the logits layer (the tables' PASCAL VOC: 21).")
     flags.DEFINE_integer("size", None, "Square input size of the FLOP count (default: the paper's).")
-    flags.DEFINE_string("convention", "paper", f"FLOP counting convention: {', '.join(CONVENTIONS)}.")
+    flags.DEFINE_string("convention", None, f"FLOP counting convention: {', '.join(CONVENTIONS)} (default: the "
+                        "paper record's).")
     flags.DEFINE_bool("profiler", False, "Also print TensorFlow's profiler count on our frozen graph (slow).")
 
 

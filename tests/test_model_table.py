@@ -4,7 +4,7 @@ printed counts, and the profiler convention on a whole model."""
 import pytest
 
 from experiments.config import ConfigError
-from experiments.papers import get_experiment, record
+from experiments.papers import get_experiment, list_ablations, record
 from li_seg.analysis.flops import count_flops
 from li_seg.models import build_model
 from scripts import model_table
@@ -31,8 +31,12 @@ def _model(ablation):
     return build_model(get_experiment("li_convs", ablation).model, NUM_CLASSES)
 
 
+def _pan_model(ablation):
+    return build_model(get_experiment("pan", ablation).model, NUM_CLASSES)
+
+
 def test_every_table_row_has_an_exact_count():
-    assert list(EXACT_PARAMETERS) == list(model_table.printed_columns("li_convs"))
+    assert list(EXACT_PARAMETERS) == list(model_table.table_columns("li_convs"))
 
 
 @pytest.mark.parametrize("ablation", list(EXACT_PARAMETERS))
@@ -47,6 +51,72 @@ def test_one_table_row_end_to_end():
     assert row["paper_flops"] == pytest.approx(6.479e9) and abs(row["flops_diff_pct"]) < 0.05
     table = model_table.format_table([row])
     assert "mnv2_aspp" in table and "2,568,021" in table
+
+
+# PAN prints no counts: ours are the reference (scripts/model_table.py --paper=pan, 21 classes). The next test
+# derives every difference from the structures' formulas; pan_ms and pan_ms_flip are pan's model.
+PAN_PARAMETERS = {
+    "resnet101": 43_154_133, "resnet101_se": 43_680_597, "fpa_c333_max": 50_824_917, "fpa_c333_ave": 50_824_917,
+    "fpa_c333_max_gp": 51_349_717, "fpa_c333_ave_gp": 51_349_717, "fpa_c357_max": 76_515_029,
+    "fpa_c357_ave": 76_515_029, "fpa_c357_max_gp": 77_039_829, "fpa_c357_ave_gp": 77_039_829,
+    "resnet101_pspnet": 65_708_501, "deeplabv3_os16": 58_164_437, "gau_3x3": 47_284_437, "gau_gp_1x1": 43_812_565,
+    "gau_gp_3x3": 47_482_581, "pan": 81_368_277,
+}
+
+
+def _conv_bn(kernel, inputs, outputs):
+    """A conv without bias and its BN's gamma and beta."""
+    return kernel * kernel * inputs * outputs + 2 * outputs
+
+
+def test_pan_counts_are_the_structures_formulas():
+    """Each count from the paper's structures (C = 256, res5 2048 channels, 21 classes): the ResNet-101 with the
+    deep stem is torchvision's 44,549,160 without its FC layer (2,049,000) and 7x7 stem (9,408 + BN 128), plus the
+    three 3x3 convs 64-64-128 and the wider input of res2's first unit and shortcut (128 instead of 64 channels)."""
+    c, classes = 256, 21
+    backbone = (44_549_160 - 2_049_000 - 9_408 - 128 + _conv_bn(3, 3, 64) + _conv_bn(3, 64, 64)
+                + _conv_bn(3, 64, 128) + 64 * 64 + 64 * 256)
+    reduce, classifier = _conv_bn(1, 2048, c), c * classes + classes
+    assert PAN_PARAMETERS["resnet101"] == backbone + reduce + classifier
+
+    def fpa(kernels, gp):
+        levels = sum(_conv_bn(k, 2048 if level == 0 else c, c) + _conv_bn(k, c, c) for level, k in enumerate(kernels))
+        return _conv_bn(1, 2048, c) + levels + gp * _conv_bn(1, 2048, c)
+
+    def gau(gp, kernel):
+        return sum(_conv_bn(kernel, low, c) + gp * _conv_bn(1, c, c) for low in (1024, 512, 256))
+
+    baseline = PAN_PARAMETERS["resnet101"] - reduce
+    for name, count in PAN_PARAMETERS.items():
+        if name.startswith("fpa_"):
+            kernels = (3, 3, 3) if "c333" in name else (7, 5, 3)
+            assert count == baseline + fpa(kernels, name.endswith("_gp")), name
+    assert PAN_PARAMETERS["resnet101_se"] == PAN_PARAMETERS["resnet101"] + (2048 * 128 + 128) + (128 * 2048 + 2048)
+    assert PAN_PARAMETERS["gau_3x3"] == PAN_PARAMETERS["resnet101"] + gau(False, 3)
+    assert PAN_PARAMETERS["gau_gp_1x1"] == PAN_PARAMETERS["resnet101"] + gau(True, 1)
+    assert PAN_PARAMETERS["gau_gp_3x3"] == PAN_PARAMETERS["resnet101"] + gau(True, 3)
+    assert PAN_PARAMETERS["pan"] == baseline + fpa((7, 5, 3), True) + gau(True, 3)
+    psp = 4 * _conv_bn(1, 2048, 512) + _conv_bn(3, 4096, 512) + 512 * classes + classes
+    assert PAN_PARAMETERS["resnet101_pspnet"] == backbone + psp
+    aspp = 2 * _conv_bn(1, 2048, c) + 3 * _conv_bn(3, 2048, c)  # the 1x1 and image-pooling branches, 3 atrous
+    assert PAN_PARAMETERS["deeplabv3_os16"] == backbone + aspp + _conv_bn(1, 5 * c, c) + classifier
+
+
+@pytest.mark.parametrize("ablation", list(PAN_PARAMETERS))
+def test_pan_parameters_are_pinned(ablation):
+    model = _pan_model(ablation)
+    assert model_table.trainable_parameters(model) == PAN_PARAMETERS[ablation]
+    if ablation == "pan":  # res5 dilated by 2 in every unit, OS 16
+        backbone = model.get_layer("resnet101")
+        assert [backbone.get_layer(f"block4_unit{u}_conv2").dilation_rate for u in (1, 2, 3)] == [(2, 2)] * 3
+
+
+def test_pan_table_prints_every_ablation_with_our_counts_as_the_reference():
+    assert list(model_table.table_columns("pan")) == list_ablations("pan")
+    (row,) = model_table.table_rows("pan", ablations=["resnet101"])
+    assert row["params"] == PAN_PARAMETERS["resnet101"] and row["paper_params_k"] is None
+    assert row["flops"] == count_flops(_pan_model("resnet101"), 512, 512, "macs")
+    assert "43,154,133" in model_table.format_table([row])
 
 
 def test_papers_without_table_columns_are_refused():

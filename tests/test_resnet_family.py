@@ -112,6 +112,21 @@ def test_dilation_rules_per_layout():
     assert backbone.get_layer("block4_unit2_conv2").dilation_rate == (4, 4)
 
 
+def test_first_unit_dilated_chooses_the_rule_of_a_dilated_block():
+    """PAN's "res5 dilated by 2" on the torchvision layout: (2, 2, 2) at OS 16 with first_unit_dilated, the
+    layout's own (1, 2, 2) without; caffe's rule turned off gives torchvision's rates; slim refuses the option."""
+    def rates(layout, option, output_stride=16):
+        return [[rate for _, rate in block] for block in unit_schedule("resnet101", layout, output_stride,
+                                                                       whole_block=option)]
+    assert rates("torchvision", True)[3] == [2, 2, 2] and rates("torchvision", None)[3] == [1, 2, 2]
+    assert rates("caffe", False, 8)[2:] == rates("torchvision", None, 8)[2:]
+    config = BackboneConfig(name="resnet50", layout="torchvision", output_stride=16, first_unit_dilated=True)
+    backbone = build_backbone(config, BatchNormSettings())
+    assert [backbone.get_layer(f"block4_unit{u}_conv2").dilation_rate for u in (1, 2, 3)] == [(2, 2)] * 3
+    assert any("first_unit_dilated applies to ResNets in the torchvision or caffe layout" in error
+               for error in backbone_errors(BackboneConfig(name="resnet50", layout="slim", first_unit_dilated=True)))
+
+
 def test_dilated_endpoints_stay_at_the_output_stride():
     backbone = _resnet("resnet18", "caffe", output_stride=8)
     outputs = backbone(RNG.uniform(0, 255, (1, 65, 65, 3)).astype("float32"))

@@ -38,6 +38,7 @@ class CostComparison:
     paper_train_ratio / paper_infer_ratio: the paper's training / inference time ratio (None: not reported).
     target_train_ratio: this project's target for our own measurement (at most), None = no target.
     source: where in the paper, with its hardware.
+    inference: also time inference where the paper reports no inference ratio (it is timed where it does).
     """
 
     ablation: str
@@ -46,6 +47,11 @@ class CostComparison:
     paper_infer_ratio: Optional[float] = None
     target_train_ratio: Optional[float] = None
     source: str = ""
+    inference: bool = False
+
+    @property
+    def times_inference(self) -> bool:
+        return self.inference or self.paper_infer_ratio is not None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,7 +78,10 @@ class PaperRecord:
     dataset_recipes: dataset -> the recipe applied when training on that dataset without --recipe: the paper's own
       recipe for it, which the dataset's generic preset would otherwise override (crop, scales, run length).
     reported: ablation -> Reported (only the rows the paper printed numbers for).
-    flops_size: the square input size of the printed FLOPs (None: the paper prints none).
+    flops_size: the square input size of the printed FLOPs; for a paper that prints no counts, the size at which
+      scripts/model_table.py prints ours for every ablation as the reference (None: no table).
+    flops_convention: what a FLOP counts in that table (`li_seg.analysis.flops.CONVENTIONS`): "paper" (the LI
+      paper's TensorFlow-profiler counts), "macs" (2 x multiply-accumulates, the usual PyTorch-side count).
     costs: the paper's cost comparisons (scripts/benchmark.py --measure=cost).
     """
 
@@ -85,6 +94,7 @@ class PaperRecord:
     dataset_recipes: Mapping[str, str] = dataclasses.field(default_factory=dict)
     reported: Mapping[str, Reported] = dataclasses.field(default_factory=dict)
     flops_size: Optional[int] = None
+    flops_convention: str = "paper"
     costs: tuple[CostComparison, ...] = ()
 
     def __post_init__(self):

@@ -43,10 +43,11 @@ class FlopConvention:
     """What a FLOP count includes besides 2 FLOPs per multiply-accumulate of the convolutions and Dense.
 
     atrous_grid: dilated convs count the output positions of TensorFlow's space-to-batch computation.
-    batch_norm, activation, resize: FLOPs per output element of BatchNormalization, ReLU / ReLU6, bilinear
-      resizing.
-    add, bias, pooling, preprocessing: 1 FLOP per element of residual adds, bias adds, pooling (per input
-      element of a global mean, per window tap of a max-pool output), the preprocessing's scale and offset.
+    batch_norm, activation, resize: FLOPs per output element of BatchNormalization, ReLU / ReLU6 / sigmoid,
+      bilinear resizing.
+    add, bias, pooling, preprocessing: 1 FLOP per element of residual adds and attention products, bias adds,
+      pooling (per input element of a global mean, per window tap of a max- or average-pool output), the
+      preprocessing's scale and offset.
     argmax: the predictions' argmax over the classes of the model's output, C - 1 comparisons per pixel.
     """
 
@@ -149,10 +150,10 @@ def _rescaling_flops(layer, call: LayerCall, convention: FlopConvention) -> int:
     return convention.preprocessing * operations * elements(call.output_shapes[0])
 
 
-@register_flop_rule(keras.layers.GlobalAveragePooling2D, keras.layers.MaxPooling2D)
+@register_flop_rule(keras.layers.GlobalAveragePooling2D, keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)
 def _pooling_flops(layer, call: LayerCall, convention: FlopConvention) -> int:
-    """TensorFlow's profiler rules: a global mean reads every input element once; a max-pool output element
-    compares its window's taps."""
+    """TensorFlow's profiler rules: a global mean reads every input element once; a max- or average-pool output
+    element combines its window's taps."""
     if isinstance(layer, keras.layers.GlobalAveragePooling2D):
         count = elements(call.input_shapes[0])
     else:
@@ -160,11 +161,13 @@ def _pooling_flops(layer, call: LayerCall, convention: FlopConvention) -> int:
     return convention.pooling * count
 
 
-@register_flop_rule(keras.layers.BatchNormalization, keras.layers.ReLU, keras.layers.Add)
+@register_flop_rule(keras.layers.BatchNormalization, keras.layers.ReLU, keras.layers.Activation, keras.layers.Add,
+                    keras.layers.Multiply)
 def _elementwise_flops(layer, call: LayerCall, convention: FlopConvention) -> int:
+    """Per output element: BN's scale and shift, an activation (ReLU, sigmoid), an add or a product (attention)."""
     if isinstance(layer, keras.layers.BatchNormalization):
         per_element = convention.batch_norm
-    elif isinstance(layer, keras.layers.ReLU):
+    elif isinstance(layer, (keras.layers.ReLU, keras.layers.Activation)):
         per_element = convention.activation
     else:
         per_element = convention.add * (len(call.input_shapes) - 1)
@@ -173,7 +176,7 @@ def _elementwise_flops(layer, call: LayerCall, convention: FlopConvention) -> in
 
 register_flop_rule(
     keras.layers.Concatenate, keras.layers.Dropout, keras.layers.SpatialDropout2D, keras.layers.InputLayer,
-    keras.layers.ZeroPadding2D, keras.layers.Identity,
+    keras.layers.ZeroPadding2D, keras.layers.Identity, keras.layers.Reshape,
 )(zero_flops)
 
 

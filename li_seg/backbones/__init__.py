@@ -90,6 +90,9 @@ def backbone_errors(config: BackboneConfig, where: str = "model.backbone") -> li
         if len(config.multi_grid) != last_block or min(config.multi_grid) < 1:
             errors.append(f"{where}.multi_grid needs {last_block} positive rates (block4's units), got "
                           f"{list(config.multi_grid)}")
+    if config.first_unit_dilated is not None and (config.name not in resnet_plan.RESNETS or config.layout == "slim"):
+        errors.append(f"{where}.first_unit_dilated applies to ResNets in the torchvision or caffe layout (slim's "
+                      f"stride sits in a block's last unit), not to {config.name} / {config.layout}")
     if config.name in BACKBONES:
         for provider in UNIT_HOOKS:
             errors += provider.errors(config, family(config.name), unit_positions(config.name), where)

@@ -127,7 +127,8 @@ def build_resnet(
     x = endpoints["stem"] = _stem(x, config, bn)
     x = _max_pool(x, layout)
     low_level = resnet_plan.low_level_unit(config.name, layout)
-    schedule = resnet_plan.unit_schedule(config.name, layout, config.output_stride, config.multi_grid)
+    schedule = resnet_plan.unit_schedule(config.name, layout, config.output_stride, config.multi_grid,
+                                         config.first_unit_dilated)
     for block, block_units in enumerate(schedule, start=1):
         depth = resnet_plan.block_depth(config.name, block)
         for index, (stride, rate) in enumerate(block_units, start=1):

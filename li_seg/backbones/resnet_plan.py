@@ -19,7 +19,9 @@ Output stride 8 / 16 / 32 by dilation (`unit_schedule`): once the stride so far 
 would stride runs with stride 1. research/deeplab's rule (slim, torchvision): that unit keeps the current rate
 and the rate is multiplied by 2 for the units after it, so at OS 8 torchvision's layer3 runs (1, 2, 2, ...) and
 layer4 (2, 4, 4), as `replace_stride_with_dilation` does. DeepLabv2 / DifNet's rule (caffe): every unit of a
-dilated block runs at the block's rate, the first included (layer3 all 2, layer4 all 4). `multi_grid` multiplies
+dilated block runs at the block's rate, the first included (layer3 all 2, layer4 all 4). `first_unit_dilated`
+chooses the rule for the torchvision layout too (PAN: "res5 dilated by 2" is (2, 2, 2) at OS 16, torchvision's
+own rule gives (1, 2, 2)). `multi_grid` multiplies
 the rates of the last block's units (OS 16 with (1, 2, 4): 2, 4, 8).
 """
 
@@ -75,13 +77,21 @@ def nominal_strides(name: str, layout: str) -> list[int]:
     return [2 if u == 0 and b > 0 else 1 for b, n in enumerate(counts) for u in range(n)]
 
 
+def first_unit_dilated(layout: str, option: Optional[bool] = None) -> bool:
+    """Whether a dilated block's first unit runs at the block's new rate: `option` (BackboneConfig
+    .first_unit_dilated) or the layout's rule (caffe: yes; slim, torchvision: it keeps the previous rate)."""
+    return layout == "caffe" if option is None else option
+
+
 def unit_schedule(
-    name: str, layout: str, output_stride: int, multi_grid: Optional[Sequence[int]] = None
+    name: str, layout: str, output_stride: int, multi_grid: Optional[Sequence[int]] = None,
+    whole_block: Optional[bool] = None,
 ) -> list[list[tuple[int, int]]]:
-    """(stride, rate) of every unit's spatial conv, per block (see the module docstring)."""
+    """(stride, rate) of every unit's spatial conv, per block (see the module docstring); `whole_block`:
+    `first_unit_dilated`'s option."""
     strides = nominal_strides(name, layout)
     schedule = atrous_schedule(strides, output_stride, current_stride=STEM_STRIDE)
-    if layout == "caffe":  # a de-strided unit already runs at its block's new rate
+    if first_unit_dilated(layout, whole_block):  # a de-strided unit already runs at its block's new rate
         schedule = [(1, rate * nominal) if stride < nominal else (stride, rate)
                     for (stride, rate), nominal in zip(schedule, strides)]
     flat = iter(schedule)

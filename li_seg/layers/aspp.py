@@ -42,10 +42,12 @@ def conv_bn_relu(
     bn: BatchNormSettings,
     name: str,
     rate: int = 1,
+    strides: int = 1,
 ) -> keras.KerasTensor:
-    """Conv (no bias, SAME, dilation `rate`) -> BN -> ReLU, named `name`, `name`_bn, `name`_relu."""
+    """Conv (no bias, TensorFlow SAME padding, dilation `rate`, `strides`) -> BN -> ReLU, named `name`, `name`_bn,
+    `name`_relu."""
     x = keras.layers.Conv2D(
-        filters, kernel_size, padding="same", dilation_rate=rate, use_bias=False, name=name
+        filters, kernel_size, strides=strides, padding="same", dilation_rate=rate, use_bias=False, name=name
     )(x)
     x = batch_norm(bn, BN_EPSILON, f"{name}_bn")(x)
     return keras.layers.ReLU(name=f"{name}_relu")(x)
