@@ -23,6 +23,7 @@ from li_seg.models.pan import FPAConfig, PanConfig
 from li_seg.training.losses import segmentation_loss
 from li_seg.training.optimizers import build_optimizer
 from li_seg.training.schedules import build_schedule
+from li_seg.training.strategy import make_strategy
 from li_seg.training.trainer import Trainer
 
 from tests import pan_reference as ref
@@ -202,11 +203,17 @@ def test_attention_statistics_follow_training_steps_only():
 
 
 def test_the_trainer_writes_the_attentions_to_tensorboard(tmp_path):
+    """Two replicas (the probes' variables are averaged across them), one step, the tags in TensorBoard."""
     cfg = tiny_config(**{"model.architecture": "pan", "model.backbone.first_unit_dilated": True,
                          "train.train_steps": 1})
-    Trainer(cfg, tmp_path, tf.distribute.get_strategy()).train(evaluate_during_training=False)
+    strategy = make_strategy("mirrored")
+    assert strategy.num_replicas_in_sync == 2
+    trainer = Trainer(cfg, tmp_path, strategy)
+    trainer.train(evaluate_during_training=False)
     tags = event_tags(tmp_path / "train")
     assert {"fpa_attention/fpa", "fpa_attention_mean/fpa", "gau_channel_weights/gau_res4"} <= tags
+    weights = collect_diagnostics(trainer.model)["gau_channel_weights/gau_res2"].values
+    assert np.all(np.isfinite(weights)) and 0.0 < weights.min() and weights.max() < 1.0
 
 
 # --- The ablations: structure, and one training step each ----------------------------------------------------
@@ -288,6 +295,8 @@ def test_invalid_pan_heads_say_what_is_wrong():
     assert any("context='aspp' is not one of 'fpa', 'none', 'se', 'ppm'" in error for error in errors)
     assert any("fpa.kernels='C555' is not one of 'C357', 'C333'" in error for error in errors)
     assert any("pyramid_channels must be None (= channels, 256) or 1" in error for error in errors)
+    slim = ModelConfig(architecture="pan", backbone=BackboneConfig(name="resnet50", layout="slim"))
+    assert any("the slim layout ends each block with its stride" in error for error in PanConfig().errors(slim))
     with pytest.raises(config_lib.ConfigError, match="PSPNet's head .* set model.head.decoder=none"):
         config_lib.validate(config_lib.override(papers.get_experiment("pan", "resnet101_pspnet"),
                                                 {"model.head.decoder": "gau"}))

@@ -117,7 +117,7 @@ def test_first_unit_dilated_chooses_the_rule_of_a_dilated_block():
     layout's own (1, 2, 2) without; caffe's rule turned off gives torchvision's rates; slim refuses the option."""
     def rates(layout, option, output_stride=16):
         return [[rate for _, rate in block] for block in unit_schedule("resnet101", layout, output_stride,
-                                                                       whole_block=option)]
+                                                                       first_unit_dilated=option)]
     assert rates("torchvision", True)[3] == [2, 2, 2] and rates("torchvision", None)[3] == [1, 2, 2]
     assert rates("caffe", False, 8)[2:] == rates("torchvision", None, 8)[2:]
     config = BackboneConfig(name="resnet50", layout="torchvision", output_stride=16, first_unit_dilated=True)

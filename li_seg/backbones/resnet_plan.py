@@ -21,8 +21,8 @@ and the rate is multiplied by 2 for the units after it, so at OS 8 torchvision's
 layer4 (2, 4, 4), as `replace_stride_with_dilation` does. DeepLabv2 / DifNet's rule (caffe): every unit of a
 dilated block runs at the block's rate, the first included (layer3 all 2, layer4 all 4). `first_unit_dilated`
 chooses the rule for the torchvision layout too (PAN: "res5 dilated by 2" is (2, 2, 2) at OS 16, torchvision's
-own rule gives (1, 2, 2)). `multi_grid` multiplies
-the rates of the last block's units (OS 16 with (1, 2, 4): 2, 4, 8).
+own rule gives (1, 2, 2)). `multi_grid` multiplies the rates of the last block's units (OS 16 with (1, 2, 4):
+2, 4, 8).
 """
 
 from __future__ import annotations
@@ -77,7 +77,7 @@ def nominal_strides(name: str, layout: str) -> list[int]:
     return [2 if u == 0 and b > 0 else 1 for b, n in enumerate(counts) for u in range(n)]
 
 
-def first_unit_dilated(layout: str, option: Optional[bool] = None) -> bool:
+def dilates_first_unit(layout: str, option: Optional[bool] = None) -> bool:
     """Whether a dilated block's first unit runs at the block's new rate: `option` (BackboneConfig
     .first_unit_dilated) or the layout's rule (caffe: yes; slim, torchvision: it keeps the previous rate)."""
     return layout == "caffe" if option is None else option
@@ -85,13 +85,13 @@ def first_unit_dilated(layout: str, option: Optional[bool] = None) -> bool:
 
 def unit_schedule(
     name: str, layout: str, output_stride: int, multi_grid: Optional[Sequence[int]] = None,
-    whole_block: Optional[bool] = None,
+    first_unit_dilated: Optional[bool] = None,
 ) -> list[list[tuple[int, int]]]:
-    """(stride, rate) of every unit's spatial conv, per block (see the module docstring); `whole_block`:
-    `first_unit_dilated`'s option."""
+    """(stride, rate) of every unit's spatial conv, per block (see the module docstring); `first_unit_dilated`:
+    BackboneConfig's option (None = the layout's rule, `dilates_first_unit`)."""
     strides = nominal_strides(name, layout)
     schedule = atrous_schedule(strides, output_stride, current_stride=STEM_STRIDE)
-    if first_unit_dilated(layout, whole_block):  # a de-strided unit already runs at its block's new rate
+    if dilates_first_unit(layout, first_unit_dilated):  # a de-strided unit already runs at its block's new rate
         schedule = [(1, rate * nominal) if stride < nominal else (stride, rate)
                     for (stride, rate), nominal in zip(schedule, strides)]
     flat = iter(schedule)

@@ -95,6 +95,9 @@ class PanConfig(HeadConfig):
                           f"attention multiplies the master branch; got {self.fpa.pyramid_channels}")
         if not self.ppm_bins or min(self.ppm_bins) < 1:
             errors.append(f"{where}.ppm_bins must be positive bin counts, got {list(self.ppm_bins)}")
+        if self.decoder == "gau" and model.backbone.layout == "slim" and model.backbone.name.startswith("resnet"):
+            errors.append(f"{where}.decoder=gau reads res2-res4 at strides 4, 8, 16; the slim layout ends each "
+                          "block with its stride (res2 at 8): set model.backbone.layout=torchvision (PAN's) or caffe")
         if self.context == "ppm" and self.decoder == "gau":
             errors.append(f"{where}: PSPNet's head ('ppm') is a baseline without decoder; set {where}.decoder=none")
         return errors
