@@ -1,4 +1,4 @@
-"""python -m scripts.benchmark [--measure=model,pipeline,cost] [--paper=P] [--batch_size=8 --crop=180,240
+"""python -m scripts.benchmark [--measure=model,pipeline,cost,deform] [--paper=P] [--batch_size=8 --crop=180,240
     --rounds=5 --steps=10]
 
 Side-by-side throughput comparisons, each printed as a ratio of medians over alternating rounds (A, B, A, B, ...
@@ -24,6 +24,9 @@ per contender the median per-step time, images/s, the spread and every round's n
    paper reports an inference ratio or the record asks for it; printed as time ratios ablation/baseline beside
    the paper's. ResNet-101 at output stride 8 is slow here: e.g. --measure=cost --paper=smoothing --batch_size=2
    --crop=161.
+4. deform: forward + backward of li_seg.ops.modulated_deform_conv2d against tf.nn.conv2d of the same shape (3x3,
+   --deform_channels in and out, SAME, --batch_size x --crop; gradients of every input). Target deform/conv <= 2
+   (CycleNet's ADC: 256 channels at 128x128, batch 2 and 8).
 """
 
 from __future__ import annotations
@@ -37,22 +40,26 @@ from experiments.quiet import quiet_tensorflow  # noqa: E402  (first: before Ten
 quiet_tensorflow()
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from experiments.papers import PAPERS, get_experiment, record  # noqa: E402
 from li_seg import data  # noqa: E402
 from li_seg.config import BackboneConfig, DataConfig, ModelConfig  # noqa: E402
 from li_seg.models import build_model, loss_weights  # noqa: E402
+from li_seg.ops import modulated_deform_conv2d  # noqa: E402
 from scripts.benchmarking.keras_reference import (  # noqa: E402
     build_keras_deeplab, check_same_architecture, trainable_parameters,
 )
 from scripts.benchmarking.timing import (  # noqa: E402
-    alternate, compare, inference_rounds, pipeline_rounds, print_comparison, print_header, random_batch, train_rounds,
+    alternate, compare, gradient_rounds, inference_rounds, pipeline_rounds, print_comparison, print_header,
+    random_batch, train_rounds,
 )
 
 FLAGS = flags.FLAGS
 TRAINED_OUTPUT_STRIDE = 16
-MEASURES = ("model", "pipeline", "cost")
+MEASURES = ("model", "pipeline", "cost", "deform")
 
 
 def model_config(output_stride: int) -> ModelConfig:
@@ -111,6 +118,24 @@ def measure_cost(
             measured[kind] = compare(pair, "baseline", "ablation", batch_size)  # ratio: ablation time / baseline
         results.append((cost, measured, {"ablation": params[cost.ablation], "baseline": params[cost.baseline]}))
     return results
+
+
+def measure_deform(*, batch_size: int, crop: tuple, channels: int, rounds: int, steps: int, warmup: int) -> dict:
+    """Forward + backward (gradients of every input) of li_seg.ops.modulated_deform_conv2d against tf.nn.conv2d of
+    the same shape: 3x3, channels -> channels, SAME, on a batch_size x crop map; offsets uniform in [-2, 2], mask
+    in [0, 1]. Ratio: deform time / conv time."""
+    rng = np.random.default_rng(0)
+    height, width = crop
+    x = rng.normal(size=(batch_size, height, width, channels)).astype("float32")
+    kernel = rng.normal(0, 0.05, size=(3, 3, channels, channels)).astype("float32")
+    offsets = rng.uniform(-2, 2, size=(batch_size, height, width, 18)).astype("float32")
+    mask = rng.uniform(0, 1, size=(batch_size, height, width, 9)).astype("float32")
+    projection = rng.normal(size=(batch_size, height, width, channels)).astype("float32")
+    contenders = {
+        "conv": (gradient_rounds(lambda a, k: tf.nn.conv2d(a, k, 1, "SAME"), [x, kernel], projection), steps),
+        "deform": (gradient_rounds(modulated_deform_conv2d, [x, offsets, mask, kernel], projection), steps),
+    }
+    return compare(alternate(contenders, rounds, warmup), "conv", "deform", batch_size)
 
 
 def pipeline_data_config(dataset: str, data_dir: Optional[str], crop, min_scale, max_scale, scale_step):
@@ -205,6 +230,13 @@ def main(argv) -> None:
     if "cost" in FLAGS.measure:
         results = measure_cost(FLAGS.paper, FLAGS.ablations, crop=crop, num_classes=num_classes, **common)
         print_costs(FLAGS.paper, results)
+    if "deform" in FLAGS.measure:
+        result = measure_deform(crop=crop, channels=FLAGS.deform_channels, **common)
+        print_comparison(
+            f"deform: modulated_deform_conv2d vs tf.nn.conv2d, 3x3 {FLAGS.deform_channels} -> "
+            f"{FLAGS.deform_channels}, forward + backward (time ratio; target at most 2)",
+            result, "deform", "conv", 2.0, ratio_name="time",
+        )
 
 
 def define_flags() -> None:
@@ -219,6 +251,7 @@ def define_flags() -> None:
     flags.DEFINE_integer("steps", 10, "Train steps per round.")
     flags.DEFINE_integer("warmup_steps", 2, "Untimed steps (or batches) per contender before the rounds.")
     flags.DEFINE_list("output_strides", ["16", "32"], "Output strides of the model comparison.")
+    flags.DEFINE_integer("deform_channels", 256, "--measure=deform: input and output channels (ADC's 256).")
     flags.DEFINE_string("dataset", "camvid", "Dataset of the pipeline (and the number of classes).")
     flags.DEFINE_string("data_dir", "../shared/datasets/camvid", "Its directory; synthetic data if it is absent.")
     flags.DEFINE_float("min_scale", 0.375, "Random-scale augmentation range of the pipeline...")

@@ -2,6 +2,7 @@
 
 from li_seg.layers.aspp import aspp_v2, aspp_v3, conv_bn_relu, separable_conv_bn_relu
 from li_seg.layers.attention_statistics import AttentionStatistics
+from li_seg.layers.deformable import ModulatedDeformableConv2D
 from li_seg.layers.diagnostics import Histogram, collect_diagnostics
 from li_seg.layers.feature_pyramid_attention import FeaturePyramidAttention
 from li_seg.layers.global_attention_upsample import GlobalAttentionUpsample
@@ -34,6 +35,7 @@ __all__ = [
     "Histogram",
     "INHIBITION_KINDS",
     "LateralInhibition",
+    "ModulatedDeformableConv2D",
     "PreFilter",
     "ResizeToMatch",
     "SMOOTHING_KINDS",

@@ -61,6 +61,28 @@ def train_rounds(model: keras.Model, images, labels, weights: Optional[dict] = N
     return run
 
 
+def gradient_rounds(function, inputs: list, projection) -> RoundFn:
+    """Forward and backward of a tensor function as one tf.function: the gradients of sum(function(*inputs) *
+    projection) with respect to every input, read back; n evaluations per call."""
+    inputs = [tf.constant(value) for value in inputs]
+    projection = tf.constant(projection)
+
+    @tf.function
+    def step(*args):
+        with tf.GradientTape() as tape:
+            tape.watch(args)
+            loss = tf.reduce_sum(function(*args) * projection)
+        return tape.gradient(loss, args)
+
+    def run(steps: int) -> float:
+        start = time.perf_counter()
+        for _ in range(steps):
+            [gradient.numpy() for gradient in step(*inputs)]
+        return time.perf_counter() - start
+
+    return run
+
+
 def inference_rounds(model: keras.Model, images) -> RoundFn:
     """Inference as a user runs it: logits in inference mode, argmax, labels read back; n batches per call."""
 
