@@ -131,7 +131,8 @@ def run(cfg, model_dir, mode: str, *, checkpoint: str = "auto", export_dir=None,
 
 
 def _explain_failure(error, cfg, model_dir):
-    """The message for a failure a user can fix (a storage problem, a lost worker), or None."""
+    """The message for a failure a user can fix (a storage problem, a lost worker), or None. A lost cluster also
+    removes the workers' temporary directories (a worker killed while saving leaves its own)."""
     import tensorflow as tf
 
     from li_seg.training.checkpoints import remove_worker_directories
