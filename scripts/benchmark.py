@@ -26,7 +26,8 @@ per contender the median per-step time, images/s, the spread and every round's n
    --crop=161.
 4. deform: forward + backward of li_seg.ops.modulated_deform_conv2d against tf.nn.conv2d of the same shape (3x3,
    --deform_channels in and out, SAME, --batch_size x --crop; gradients of every input). Target deform/conv <= 2
-   (CycleNet's ADC: 256 channels at 128x128, batch 2 and 8).
+   (CycleNet's ADC: 256 channels at 128x128, batch 2 and 8). Then each one's peak memory in a fresh process
+   (`benchmarking.peak_memory`).
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ from li_seg.ops import modulated_deform_conv2d  # noqa: E402
 from scripts.benchmarking.keras_reference import (  # noqa: E402
     build_keras_deeplab, check_same_architecture, trainable_parameters,
 )
+from scripts.benchmarking.peak_memory import step_peak_mb  # noqa: E402
 from scripts.benchmarking.timing import (  # noqa: E402
     alternate, compare, gradient_rounds, inference_rounds, pipeline_rounds, print_comparison, print_header,
     random_batch, train_rounds,
@@ -237,6 +239,10 @@ def main(argv) -> None:
             f"{FLAGS.deform_channels}, forward + backward (time ratio; target at most 2)",
             result, "deform", "conv", 2.0, ratio_name="time",
         )
+        peaks = {kind: step_peak_mb(kind, FLAGS.batch_size, *crop, FLAGS.deform_channels)
+                 for kind in ("conv", "deform")}
+        print(f"  peak memory of one forward + backward (rise of the peak RSS, a fresh process each): conv "
+              f"{peaks['conv']:.0f} MB, deform {peaks['deform']:.0f} MB")
 
 
 def define_flags() -> None:

@@ -78,3 +78,13 @@ def test_pan_cost_measurement_times_inference_where_the_record_asks():
     assert (cost.ablation, cost.baseline) == ("gau_gp_3x3", "resnet101") and cost.paper_infer_ratio is None
     assert set(measured) == {"train", "infer"}  # the paper reports no timings; the record asks for both
     assert params["ablation"] > params["baseline"]
+
+
+@pytest.mark.slow  # two fresh TensorFlow processes: about 15 s
+def test_peak_memory_of_the_deformable_step_exceeds_the_convolutions():
+    """Backpropagation keeps every tap's four gathered neighbours: at 1 x 64 x 64 x 64 about 36 feature maps
+    (38 MB) against the convolution's few."""
+    from scripts.benchmarking.peak_memory import step_peak_mb
+
+    conv, deform = step_peak_mb("conv", 1, 64, 64, 64), step_peak_mb("deform", 1, 64, 64, 64)
+    assert 0 <= conv < deform and deform > 20
