@@ -16,9 +16,11 @@ Computation, one kernel tap at a time: the four neighbours' flat indices and bil
 float16 / bfloat16 / float32 inputs, float64 for float64) -> one gather of the four neighbours from the input
 flattened to (B, H W, C) -> their weighted sum times the mask -> a (C, F) matmul accumulated into the output.
 No (B, Ho Wo, kh kw C) im2col tensor is formed: the largest intermediate is a tap's four gathered neighbours,
-(B, 4 Ho Wo, C / G), which backpropagation keeps for every tap. Gradients flow to inputs (through the gather),
-offsets (through the bilinear weights; the floor is piecewise constant), mask and kernel by automatic
-differentiation. Its speed and peak memory against tf.nn.conv2d are still to be measured (issue 13).
+(B, 4 Ho Wo, C / G). The sampling has a hand-written gradient (`_sample`) that recomputes the gather in the
+backward pass instead of keeping every tap's neighbours, and scatters into the input with one segment sum;
+offsets (through the bilinear weights; the floor is piecewise constant), mask and kernel are differentiated
+automatically around it. Speed and peak memory against tf.nn.conv2d: BUILD_NOTES.md section 15
+(`python -m scripts.benchmark --measure=deform`).
 """
 
 from __future__ import annotations
@@ -56,6 +58,30 @@ def _neighbours(py, px, height, width):
     cols = tf.clip_by_value(cols, 0.0, width - 1.0)
     index = tf.cast(rows, tf.int32) * tf.cast(width, tf.int32) + tf.cast(cols, tf.int32)
     return index, weights
+
+
+@tf.custom_gradient
+def _sample(flat, index, weights):
+    """sum_n weights[b, p, n] * flat[b, index[b, p, n], :]: (B, P, C) from flat (B, N, C), index and weights (B, P,
+    4). Its gradient recomputes the gather instead of keeping the (B, 4 P, C) neighbours for backpropagation, and
+    scatters into `flat` with one segment sum: a tap's memory for the backward pass is its indices and weights."""
+    shape = tf.shape(flat)
+    batch, points = tf.shape(index)[0], tf.shape(index)[1]
+
+    def gather():
+        corners = tf.gather(flat, tf.reshape(index, [batch, points * 4]), batch_dims=1)
+        return tf.reshape(corners, [batch, points, 4, shape[2]])
+
+    sampled = tf.einsum("bpnc,bpn->bpc", gather(), weights)
+
+    def gradient(upstream):
+        d_weights = tf.einsum("bpnc,bpc->bpn", gather(), upstream)
+        contributions = tf.reshape(upstream[:, :, None, :] * weights[..., None], [batch * points * 4, shape[2]])
+        segments = tf.reshape(index + tf.range(batch)[:, None, None] * shape[1], [-1])
+        d_flat = tf.math.unsorted_segment_sum(contributions, segments, batch * shape[1])
+        return tf.reshape(d_flat, shape), None, d_weights
+
+    return sampled, gradient
 
 
 def _check_shapes(inputs, offsets, mask, channels, groups, taps) -> None:
@@ -121,11 +147,9 @@ def modulated_deform_conv2d(
         index, weights = _neighbours(py, px, height_f, width_f)  # (B, Ho, Wo, G, 4)
         weights = tf.cast(weights, dtype) * mask[..., tap, None]
         for group in range(groups):
-            index_g = tf.reshape(index[..., group, :], [batch, out_h * out_w * 4])
-            corners = tf.gather(flat[:, :, group], index_g, batch_dims=1)  # (B, Ho Wo 4, C / G)
-            corners = tf.reshape(corners, [batch, out_h * out_w, 4, group_channels])
-            weights_g = tf.reshape(weights[..., group, :], [batch, out_h * out_w, 4, 1])
-            sampled = tf.reduce_sum(corners * weights_g, axis=2)  # (B, Ho Wo, C / G)
+            index_g = tf.reshape(index[..., group, :], [batch, out_h * out_w, 4])
+            weights_g = tf.reshape(weights[..., group, :], [batch, out_h * out_w, 4])
+            sampled = _sample(flat[:, :, group], index_g, weights_g)  # (B, Ho Wo, C / G)
             outputs += tf.matmul(sampled, kernel[tap, group])
     if bias is not None:
         outputs += tf.cast(bias, dtype)
