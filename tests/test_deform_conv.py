@@ -13,8 +13,6 @@ from li_seg.training.strategy import make_strategy
 
 from tests import dcn_reference as ref
 
-BORDER = (-1.0, -0.5, 0.0, 1.25)  # sample rows relative to the map: on and just inside the -1 cut, row 0, inside
-
 
 def _case(rng, kernel=3, stride=1, dilation=1, groups=1, channels=4, filters=5, size=(7, 6), batch=2,
           border=False, integer=False):

@@ -26,7 +26,7 @@ from keras import ops
 
 from li_seg.analysis.flops import elements, output_positions, register_flop_rule
 from li_seg.layers.diagnostics import Histogram
-from li_seg.ops.deform_conv import modulated_deform_conv2d
+from li_seg.ops.deform_conv import modulated_deform_conv2d, output_size
 
 
 @keras.saving.register_keras_serializable(package="li_seg")
@@ -90,7 +90,7 @@ class ModulatedDeformableConv2D(keras.layers.Layer):
         batch, height, width = self._shapes(input_shape)[0][:3]
 
         def size(n):
-            return None if n is None else (n - 1) // self.strides + 1
+            return None if n is None else output_size(n, self.kernel_size, self.strides, self.dilation_rate)
 
         return (batch, size(height), size(width), self.filters)
 

@@ -25,15 +25,9 @@ automatically around it. Speed and peak memory against tf.nn.conv2d: BUILD_NOTES
 
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Optional
 
 import tensorflow as tf
-
-IntOrPair = Union[int, tuple[int, int]]
-
-
-def _pair(value: IntOrPair) -> tuple[int, int]:
-    return (int(value), int(value)) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
 
 def output_size(size, kernel_size: int, stride: int, dilation: int):
