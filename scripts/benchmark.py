@@ -27,7 +27,7 @@ per contender the median per-step time, images/s, the spread and every round's n
 4. deform: forward + backward of li_seg.ops.modulated_deform_conv2d against tf.nn.conv2d of the same shape (3x3,
    --deform_channels in and out, SAME, --batch_size x --crop; gradients of every input). Target deform/conv <= 2
    (CycleNet's ADC: 256 channels at 128x128, batch 2 and 8). Then each one's peak memory in a fresh process
-   (`benchmarking.peak_memory`).
+   (`benchmarking.deform`).
 """
 
 from __future__ import annotations
@@ -41,19 +41,16 @@ from experiments.quiet import quiet_tensorflow  # noqa: E402  (first: before Ten
 quiet_tensorflow()
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from experiments.papers import PAPERS, get_experiment, record  # noqa: E402
 from li_seg import data  # noqa: E402
 from li_seg.config import BackboneConfig, DataConfig, ModelConfig  # noqa: E402
 from li_seg.models import build_model, loss_weights  # noqa: E402
-from li_seg.ops import modulated_deform_conv2d  # noqa: E402
 from scripts.benchmarking.keras_reference import (  # noqa: E402
     build_keras_deeplab, check_same_architecture, trainable_parameters,
 )
-from scripts.benchmarking.peak_memory import step_peak_mb  # noqa: E402
+from scripts.benchmarking import deform  # noqa: E402
 from scripts.benchmarking.timing import (  # noqa: E402
     alternate, compare, gradient_rounds, inference_rounds, pipeline_rounds, print_comparison, print_header,
     random_batch, train_rounds,
@@ -124,19 +121,9 @@ def measure_cost(
 
 def measure_deform(*, batch_size: int, crop: tuple, channels: int, rounds: int, steps: int, warmup: int) -> dict:
     """Forward + backward (gradients of every input) of li_seg.ops.modulated_deform_conv2d against tf.nn.conv2d of
-    the same shape: 3x3, channels -> channels, SAME, on a batch_size x crop map; offsets uniform in [-2, 2], mask
-    in [0, 1]. Ratio: deform time / conv time."""
-    rng = np.random.default_rng(0)
-    height, width = crop
-    x = rng.normal(size=(batch_size, height, width, channels)).astype("float32")
-    kernel = rng.normal(0, 0.05, size=(3, 3, channels, channels)).astype("float32")
-    offsets = rng.uniform(-2, 2, size=(batch_size, height, width, 18)).astype("float32")
-    mask = rng.uniform(0, 1, size=(batch_size, height, width, 9)).astype("float32")
-    projection = rng.normal(size=(batch_size, height, width, channels)).astype("float32")
-    contenders = {
-        "conv": (gradient_rounds(lambda a, k: tf.nn.conv2d(a, k, 1, "SAME"), [x, kernel], projection), steps),
-        "deform": (gradient_rounds(modulated_deform_conv2d, [x, offsets, mask, kernel], projection), steps),
-    }
+    the same shape (`benchmarking.deform.problem`) on a batch_size x crop map. Ratio: deform time / conv time."""
+    contenders = {kind: (gradient_rounds(*deform.problem(kind, batch_size, *crop, channels)), steps)
+                  for kind in deform.KINDS}
     return compare(alternate(contenders, rounds, warmup), "conv", "deform", batch_size)
 
 
@@ -239,8 +226,8 @@ def main(argv) -> None:
             f"{FLAGS.deform_channels}, forward + backward (time ratio; target at most 2)",
             result, "deform", "conv", 2.0, ratio_name="time",
         )
-        peaks = {kind: step_peak_mb(kind, FLAGS.batch_size, *crop, FLAGS.deform_channels)
-                 for kind in ("conv", "deform")}
+        peaks = {kind: deform.step_peak_mb(kind, FLAGS.batch_size, *crop, FLAGS.deform_channels)
+                 for kind in deform.KINDS}
         print(f"  peak memory of one forward + backward (rise of the peak RSS, a fresh process each): conv "
               f"{peaks['conv']:.0f} MB, deform {peaks['deform']:.0f} MB")
 

@@ -84,7 +84,7 @@ def test_pan_cost_measurement_times_inference_where_the_record_asks():
 def test_peak_memory_of_the_deformable_step_exceeds_the_convolutions():
     """Backpropagation keeps every tap's four gathered neighbours: at 1 x 64 x 64 x 64 about 36 feature maps
     (38 MB) against the convolution's few."""
-    from scripts.benchmarking.peak_memory import step_peak_mb
+    from scripts.benchmarking.deform import step_peak_mb
 
     conv, deform = step_peak_mb("conv", 1, 64, 64, 64), step_peak_mb("deform", 1, 64, 64, 64)
     assert 0 <= conv < deform and deform > 20

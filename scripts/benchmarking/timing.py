@@ -61,11 +61,9 @@ def train_rounds(model: keras.Model, images, labels, weights: Optional[dict] = N
     return run
 
 
-def gradient_rounds(function, inputs: list, projection) -> RoundFn:
-    """Forward and backward of a tensor function as one tf.function: the gradients of sum(function(*inputs) *
-    projection) with respect to every input, read back; n evaluations per call."""
-    inputs = [tf.constant(value) for value in inputs]
-    projection = tf.constant(projection)
+def gradient_step(function, projection):
+    """Forward and backward of a tensor function as one tf.function: the gradients of sum(function(*args) *
+    projection) with respect to every argument."""
 
     @tf.function
     def step(*args):
@@ -73,6 +71,13 @@ def gradient_rounds(function, inputs: list, projection) -> RoundFn:
             tape.watch(args)
             loss = tf.reduce_sum(function(*args) * projection)
         return tape.gradient(loss, args)
+
+    return step
+
+
+def gradient_rounds(function, inputs: list, projection) -> RoundFn:
+    """`gradient_step` of `function` on `inputs`, its gradients read back; n evaluations per call."""
+    step = gradient_step(function, projection)
 
     def run(steps: int) -> float:
         start = time.perf_counter()
