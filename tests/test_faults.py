@@ -56,16 +56,21 @@ def test_weights_blown_up_after_good_checkpoints_name_the_last_good_one(tmp_path
     assert latest.endswith("ckpt-2") and _checkpoint_is_finite(latest)
 
 
-def test_an_evaluation_killed_at_the_end_is_finished_by_the_rerun(tmp_path, monkeypatch):
-    cfg = tiny_config(**{"train.train_steps": 2})
-    trainer = Trainer(cfg, tmp_path, tf.distribute.get_strategy())
+def _train_until_the_evaluation_is_killed(cfg, model_dir, monkeypatch) -> None:
+    """Trains `cfg` in `model_dir` until its first evaluation, which is killed (SystemExit)."""
+    trainer = Trainer(cfg, model_dir, tf.distribute.get_strategy())
 
     def killed(*args, **kwargs):
-        raise SystemExit("killed during the final evaluation")
+        raise SystemExit("killed during an evaluation")
 
     monkeypatch.setattr(trainer, "evaluate_and_record", killed)
     with pytest.raises(SystemExit):
         trainer.train(evaluate_during_training=True)
+
+
+def test_an_evaluation_killed_at_the_end_is_finished_by_the_rerun(tmp_path, monkeypatch):
+    cfg = tiny_config(**{"train.train_steps": 2})
+    _train_until_the_evaluation_is_killed(cfg, tmp_path, monkeypatch)
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-2")
     assert not (tmp_path / "eval" / "metrics-2.json").exists() and not (tmp_path / "best").exists()
 
@@ -80,14 +85,7 @@ def test_an_evaluation_killed_at_the_end_is_finished_by_the_rerun(tmp_path, monk
 
 def test_an_evaluation_killed_during_training_is_finished_before_training_on(tmp_path, monkeypatch):
     cfg = tiny_config(**{"train.eval_every_steps": 2})
-    trainer = Trainer(cfg, tmp_path, tf.distribute.get_strategy())
-
-    def killed(*args, **kwargs):
-        raise SystemExit("killed during the evaluation at step 2")
-
-    monkeypatch.setattr(trainer, "evaluate_and_record", killed)
-    with pytest.raises(SystemExit):
-        trainer.train(evaluate_during_training=True)
+    _train_until_the_evaluation_is_killed(cfg, tmp_path, monkeypatch)  # the one at step 2
     assert tf.train.latest_checkpoint(str(tmp_path / "checkpoints")).endswith("ckpt-2")
     result = Trainer(cfg, tmp_path, tf.distribute.get_strategy()).train(evaluate_during_training=True)
     assert [step for step, _ in result.evaluations] == [2, 4]
