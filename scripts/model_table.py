@@ -3,7 +3,8 @@
 The parameter and FLOP columns of a paper's model tables, recomputed from our models: for every ablation whose
 printed parameters or FLOPs the paper's record holds (`PaperRecord.reported`, experiments/papers/<paper>.py),
 our trainable parameter count (the papers' "Parameters" count trainable variables: BN gammas and betas, not the
-moving statistics; PAPERS.md section 1) against the printed one, and our FLOPs at the paper's input size
+moving statistics; PAPERS.md section 1; of the model as evaluated: auxiliary heads, trained only, are not
+counted, as in the FLOPs) against the printed one, and our FLOPs at the paper's input size
 (`PaperRecord.flops_size`, or --size), batch 1, against the printed FLOPs. A paper that prints no counts but
 names a size (PAN: 512) gets every ablation's counts, ours being the reference.
 
@@ -45,7 +46,7 @@ from experiments.config import ConfigError  # noqa: E402
 from experiments.papers import get_experiment, record  # noqa: E402
 from experiments.papers.record import Reported  # noqa: E402
 from li_seg.analysis.flops import CONVENTIONS, count_flops  # noqa: E402
-from li_seg.models import build_model, main_logits  # noqa: E402
+from li_seg.models import build_model, inference_model, main_logits  # noqa: E402
 
 FLAGS = flags.FLAGS
 
@@ -92,7 +93,7 @@ def table_row(
     paper: str, ablation: str, reported, num_classes: int, size: int, convention: str, profiler: bool
 ) -> dict:
     """One row: our parameters and FLOPs against the printed ones (None where the paper printed none)."""
-    model = build_model(get_experiment(paper, ablation).model, num_classes)
+    model = inference_model(build_model(get_experiment(paper, ablation).model, num_classes))
     params, flops = trainable_parameters(model), count_flops(model, size, size, convention)
     paper_flops = None if reported.gflops is None else reported.gflops * 1e9
     row = {

@@ -71,8 +71,10 @@ def _imports(path: pathlib.Path) -> set[str]:
 PAPER_MODULES = ("li_seg.layers.inhibition", "li_seg.layers.lateral_inhibition", "li_seg.layers.smoothing",
                  "li_seg.layers.feature_pyramid_attention", "li_seg.layers.global_attention_upsample",
                  "li_seg.layers.attention_statistics", "li_seg.layers.pyramid_pooling",
-                 "li_seg.layers.squeeze_excitation", "li_seg.layers.deformable", "li_seg.models.pan",
-                 "experiments.papers.li_convs", "experiments.papers.smoothing", "experiments.papers.pan")
+                 "li_seg.layers.squeeze_excitation", "li_seg.layers.deformable", "li_seg.layers.cycle_aspp",
+                 "li_seg.layers.deformable_alignment", "li_seg.models.pan", "li_seg.models.cyclenet",
+                 "experiments.papers.li_convs", "experiments.papers.smoothing", "experiments.papers.pan",
+                 "experiments.papers.cyclenet")
 SHARED = ["li_seg/training", "li_seg/evaluation", "li_seg/export", "li_seg/analysis", "scripts/model_table.py",
           "scripts/benchmark.py", "scripts/benchmarking", "experiments/runner.py", "experiments/flags.py"]
 

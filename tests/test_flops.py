@@ -46,6 +46,19 @@ def test_flops_of_a_tiny_model_by_hand():
     )
 
 
+def test_a_layer_called_twice_counts_both_calls_and_multiply_accumulates_count_once():
+    """A shared conv whose second call reads a layer listed after it in the model's config (CycleASPP's Part II):
+    both calls are walked and counted; "multiply_accumulates" is half of "macs"."""
+    images = keras.Input((None, None, 4))
+    shared = keras.layers.Conv2D(4, 3, padding="same", use_bias=False)
+    first = shared(images)
+    wider = keras.layers.Conv2D(4, 1, use_bias=False)(first)
+    model = keras.Model(images, shared(keras.layers.ReLU()(wider)))
+    macs = 2 * (10 * 10 * 4 * 9 * 4) + 10 * 10 * 4 * 4
+    assert count_flops(model, 10, 10, "multiply_accumulates") == macs
+    assert count_flops(model, 10, 10, "macs") == 2 * macs
+
+
 def test_profiler_convention_equals_tensorflows_profiler():
     """Dilated convs (SAME and VALID, on TF's space-to-batch grid), bias, add, max-pool, mean, dense."""
     images = keras.Input((None, None, 3))

@@ -6,7 +6,7 @@ import pytest
 from experiments.config import ConfigError
 from experiments.papers import get_experiment, list_ablations, record
 from li_seg.analysis.flops import count_flops
-from li_seg.models import build_model
+from li_seg.models import build_model, inference_model
 from scripts import model_table
 
 NUM_CLASSES = 21
@@ -117,6 +117,87 @@ def test_pan_table_prints_every_ablation_with_our_counts_as_the_reference():
     assert row["params"] == PAN_PARAMETERS["resnet101"] and row["paper_params_k"] is None
     assert row["flops"] == count_flops(_pan_model("resnet101"), 512, 512, "macs")
     assert "43,154,133" in model_table.format_table([row])
+
+
+# CycleNet (19 Cityscapes classes): trainable parameters of the evaluated model (the auxiliary head is not counted)
+# and multiply-accumulates at 769 x 769 (97 x 97 at OS 8), the convention of its record. Table 1 prints GFLOPs for
+# the DenseASPP and CycleASPP rows (BUILD_NOTES.md section 15 compares them); cyclenet_ms is cyclenet's model.
+CYCLENET_CLASSES = 19
+CYCLENET_COUNTS = {
+    "aspp_6_12_18": (58_163_923, 564_311_906_752), "denseaspp_3_24": (51_549_651, 506_783_100_480),
+    "denseaspp_3_30": (53_525_203, 525_304_829_888), "cycleaspp_6_24": (50_040_275, 518_476_154_048),
+    "cycleaspp_3_24": (52_215_251, 546_863_935_040), "cycleaspp_3_30": (54_522_067, 577_101_600_704),
+    "cycleaspp_3_30_unshared": (55_505_107, 577_101_600_704),
+    "cycleaspp_3_30_without_input": (54_483_155, 576_735_477_696),
+    "cycleaspp_3_30_literal": (54_192_083, 568_468_805_568), "resnet101": (52_071_891, 511_943_748_800),
+    "cyclenet": (57_851_726, 682_457_472_192), "cyclenet_ade20k": (55_514_574, 651_934_375_104),
+}
+
+
+def _cyclenet_model(ablation):
+    return build_model(get_experiment("cyclenet", ablation).model, CYCLENET_CLASSES)
+
+
+def test_cyclenet_counts_are_the_structures_formulas():
+    """Every parameter count from the structures (PAN's deep-stem ResNet-101 backbone, block4 2048 channels,
+    CycleASPP 512 / 128, ADC 48 / 256); the CycleASPP - DenseASPP FLOP difference is Part II's 1x1 and 3x3 convs on
+    97 x 97 maps (each 3x3 conv counted at each of its two calls)."""
+    c0, bottleneck, growth, classes = 2048, 512, 128, CYCLENET_CLASSES
+    backbone = PAN_PARAMETERS["resnet101"] - _conv_bn(1, 2048, 256) - (256 * 21 + 21)
+
+    def classifier(inputs):
+        return inputs * classes + classes
+
+    def chain(layers, feedback=True, shared=True, update_first=True):
+        total = 0
+        for j in range(1, layers + 1):
+            inputs = c0 + (j - 1) * growth
+            total += (2 * inputs if j > 1 else 0) + inputs * bottleneck + 3 * bottleneck + 9 * bottleneck * growth
+            total += growth
+            if feedback and (update_first or j > 1):
+                new_sources = layers - 1 if not shared else layers - j
+                total += new_sources * growth * bottleneck + 2 * (layers - 1) * growth + 2 * bottleneck
+        return total
+
+    def adc(context):
+        return (_conv_bn(1, 256, 48) + _conv_bn(1, context, 256) + _conv_bn(3, 304, 256) + 9 * 256 * 27 + 27
+                + 9 * 256 * 256 + 256 + _conv_bn(3, 304, 256) + _conv_bn(3, 256, 256))
+
+    params = {name: count for name, (count, _) in CYCLENET_COUNTS.items()}
+    assert params["resnet101"] == backbone + _conv_bn(3, c0, 512) + classifier(512)
+    aspp = 2 * _conv_bn(1, c0, 256) + 3 * _conv_bn(3, c0, 256) + _conv_bn(1, 5 * 256, 256)
+    assert params["aspp_6_12_18"] == backbone + aspp + classifier(256)
+    for name, layers, feedback in (("denseaspp_3_24", 5, False), ("denseaspp_3_30", 6, False),
+                                   ("cycleaspp_6_24", 4, True), ("cycleaspp_3_24", 5, True),
+                                   ("cycleaspp_3_30", 6, True)):
+        assert params[name] == backbone + chain(layers, feedback) + classifier(c0 + layers * growth), name
+    assert params["cycleaspp_3_30_unshared"] == backbone + chain(6, shared=False) + classifier(c0 + 6 * growth)
+    assert params["cycleaspp_3_30_literal"] == backbone + chain(6, update_first=False) + classifier(c0 + 6 * growth)
+    assert params["cycleaspp_3_30_without_input"] == backbone + chain(6) + classifier(6 * growth)
+    assert params["cyclenet"] == backbone + chain(6) + adc(c0 + 6 * growth) + classifier(256)
+    assert params["cyclenet_ade20k"] == backbone + chain(5) + adc(c0 + 5 * growth) + classifier(256)
+    macs = {name: count for name, (_, count) in CYCLENET_COUNTS.items()}
+    for cycle, dense, layers in (("cycleaspp_3_24", "denseaspp_3_24", 5), ("cycleaspp_3_30", "denseaspp_3_30", 6)):
+        part_two = layers * ((layers - 1) * growth * bottleneck + 9 * bottleneck * growth) * 97 * 97
+        assert macs[cycle] - macs[dense] == part_two
+
+
+@pytest.mark.parametrize("ablation", list(CYCLENET_COUNTS))
+def test_cyclenet_counts_are_pinned(ablation):
+    model = inference_model(_cyclenet_model(ablation))
+    flops = count_flops(model, 769, 769, "multiply_accumulates")
+    assert (model_table.trainable_parameters(model), flops) == CYCLENET_COUNTS[ablation]
+
+
+def test_cyclenet_table_prints_table_one_beside_its_gflops():
+    columns = model_table.table_columns("cyclenet")
+    assert list(columns) == ["denseaspp_3_24", "denseaspp_3_30", "cycleaspp_6_24", "cycleaspp_3_24", "cycleaspp_3_30"]
+    assert [columns[name].gflops for name in columns] == [539.1, 555.5, 530.8, 551.5, 574.0]
+    (row,) = model_table.table_rows("cyclenet", CYCLENET_CLASSES, ablations=["cycleaspp_3_30"])
+    assert (row["params"], row["flops"]) == CYCLENET_COUNTS["cycleaspp_3_30"]  # the aux head is not counted
+    assert row["paper_flops"] == 574.0e9 and row["flops_diff_pct"] == pytest.approx(0.540, abs=0.001)
+    model = _cyclenet_model("cycleaspp_3_30")
+    assert count_flops(model, 769, 769, "macs") == 2 * CYCLENET_COUNTS["cycleaspp_3_30"][1]
 
 
 def test_papers_without_table_columns_are_refused():

@@ -81,7 +81,8 @@ class PaperRecord:
     flops_size: the square input size of the printed FLOPs; for a paper that prints no counts, the size at which
       scripts/model_table.py prints ours for every ablation as the reference (None: no table).
     flops_convention: what a FLOP counts in that table (`li_seg.analysis.flops.CONVENTIONS`): "paper" (the LI
-      paper's TensorFlow-profiler counts), "macs" (2 x multiply-accumulates, the usual PyTorch-side count).
+      paper's TensorFlow-profiler counts), "macs" (2 x multiply-accumulates), "multiply_accumulates" (each
+      counted once: what PyTorch counters such as thop print as "FLOPs").
     costs: the paper's cost comparisons (scripts/benchmark.py --measure=cost).
     """
 

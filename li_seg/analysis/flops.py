@@ -21,6 +21,8 @@ Conventions (`CONVENTIONS`; scripts/model_table.py prints what each gives for th
 - "profiler": the same rules with batch norm unfolded (2 per element, as tf.keras' inference graph computes it)
   and no argmax: TensorFlow's profiler on our own frozen graph.
 - "macs": 2 x multiply-accumulates of the convolutions and Dense on their true output grid, nothing else.
+- "multiply_accumulates": the same multiply-accumulates counted once each: the "FLOPs" that PyTorch counters
+  (thop, ptflops) print, which CycleNet's Table 1 is closest to.
 - "all": every arithmetic operation of the inference graph as TensorFlow runs it: "profiler" plus ReLU (1 per
   element), bilinear resizing (3 linear interpolations, 9 per output element) and the argmax.
 Only what inference computes is counted: the layers the main logits depend on (auxiliary heads are not).
@@ -49,6 +51,7 @@ class FlopConvention:
       pooling (per input element of a global mean, per window tap of a max- or average-pool output), the
       preprocessing's scale and offset.
     argmax: the predictions' argmax over the classes of the model's output, C - 1 comparisons per pixel.
+    multiply_accumulates: count each multiply-accumulate once instead of twice (every other count must be off).
     """
 
     atrous_grid: bool
@@ -60,6 +63,7 @@ class FlopConvention:
     pooling: bool
     preprocessing: bool
     argmax: bool
+    multiply_accumulates: bool = False
 
 
 _PROFILER = FlopConvention(
@@ -75,6 +79,7 @@ CONVENTIONS = {
     ),
     "all": dataclasses.replace(_PROFILER, activation=1, resize=9, argmax=True),
 }
+CONVENTIONS["multiply_accumulates"] = dataclasses.replace(CONVENTIONS["macs"], multiply_accumulates=True)
 FlopRule = Callable[[keras.layers.Layer, LayerCall, FlopConvention], int]
 _RULES: dict[type, FlopRule] = {}
 
@@ -203,4 +208,8 @@ def count_flops(model: keras.Model, height: int, width: int, convention: str | F
     total = sum(layer_flops(call, convention) for call in calls_needed_for(calls, logits))
     if convention.argmax:
         total += elements(logits.shape[:-1]) * (logits.shape[-1] - 1)
+    if convention.multiply_accumulates:
+        if convention != CONVENTIONS["multiply_accumulates"]:
+            raise ValueError("multiply_accumulates counts the convolutions' multiply-accumulates alone")
+        total //= 2  # every rule counts 2 per multiply-accumulate, and nothing else is counted
     return int(total)

@@ -3,9 +3,10 @@ Keras' public API only: the graph from `Model.get_config()` (each layer's inboun
 reads as (layer, node, tensor index)), the layers from `Model.get_layer`, their shapes from
 `Layer.compute_output_spec`.
 
-Each layer must be called once per model (li_seg's models never share a layer between two calls): the node
-indices of `get_config()` count differently in call arguments (every node of the layer) and in the model's
-inputs / outputs (a nested model's nodes from 1), so a tensor is found by its layer and tensor index.
+A layer may be called several times in one model (CycleASPP's Part II reuses Part I's layers): a tensor is found
+by its layer, the call (the node index of `get_config()`, which counts the layer's calls in this model) and its
+tensor index. A nested model must be called once: its node indices count differently in call arguments and in
+the outer model's outputs (from 1), so a nested model's tensors are found by layer and tensor index alone.
 """
 
 from __future__ import annotations
@@ -40,8 +41,7 @@ def _is_tensor_reference(value) -> bool:
 def _substitute(value, produced: dict):
     """The serialised call arguments with each tensor reference replaced by the tensor it names."""
     if _is_tensor_reference(value):
-        name, _, index = value["config"]["keras_history"]
-        return produced[name][index]
+        return _produced(produced, *value["config"]["keras_history"])
     if isinstance(value, dict):
         return {key: _substitute(item, produced) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
@@ -58,28 +58,53 @@ def _references(spec):
     return [_references(item) for item in spec]
 
 
+def _produced(produced: dict, name: str, node: int, index: int):
+    """The tensor (layer `name`, call `node`, output `index`); a layer called once is found whatever `node`.
+    KeyError while that call has not been walked yet."""
+    calls = produced[name]
+    return calls[node if calls["count"] > 1 else 0][index]
+
+
 def _walk(model: keras.Model, inputs: list, calls: list) -> Any:
-    """Runs `model`'s graph on `inputs` (KerasTensors, in its inputs' order); returns its outputs' structure."""
+    """Runs `model`'s graph on `inputs` (KerasTensors, in its inputs' order); returns its outputs' structure.
+
+    The config lists each layer once with all its calls, so a shared layer's later call may read tensors of layers
+    listed after it: calls are walked in the config's order as soon as what they read exists."""
     config = model.get_config()
-    produced = {}  # layer name -> its output tensors
+    produced = {}  # layer name -> {"count": its calls, call index -> {output index -> tensor}}
     for (name, _, index), tensor in zip(_flat(_references(config["input_layers"])), inputs):
-        produced.setdefault(name, {})[index] = tensor
+        produced.setdefault(name, {"count": 1, 0: {}})[0][index] = tensor
+    pending = []
     for layer_config in config["layers"]:
         layer = model.get_layer(layer_config["name"])
-        if len(layer_config["inbound_nodes"]) > 1:
-            raise NotImplementedError(f"layer {layer.name!r} is called {len(layer_config['inbound_nodes'])} times in "
-                                      f"model {model.name!r}; layer_calls needs each layer called once")
-        for node in layer_config["inbound_nodes"]:
-            args = _substitute(node["args"], produced)
+        nodes = layer_config["inbound_nodes"]
+        if isinstance(layer, keras.Model) and len(nodes) > 1:
+            raise NotImplementedError(f"model {layer.name!r} is called {len(nodes)} times in model {model.name!r}; "
+                                      "layer_calls needs each nested model called once")
+        if nodes:
+            produced[layer.name] = {"count": len(nodes)}
+        pending += [(layer, index, node) for index, node in enumerate(nodes)]
+    while pending:
+        waiting = []
+        for layer, index, node in pending:
+            try:
+                args = _substitute(node["args"], produced)
+                kwargs = {key: value for key, value in _substitute(node["kwargs"], produced).items()
+                          if key not in ("mask", "training")}
+            except KeyError:
+                waiting.append((layer, index, node))
+                continue
             if isinstance(layer, keras.Model):
                 outputs = _walk(layer, keras.tree.flatten(args), calls)
             else:
-                kwargs = {key: value for key, value in _substitute(node["kwargs"], produced).items()
-                          if key not in ("mask", "training")}
                 outputs = layer.compute_output_spec(*args, **kwargs)
                 flat_inputs = tuple(t for t in keras.tree.flatten((args, kwargs)) if isinstance(t, keras.KerasTensor))
                 calls.append(LayerCall(layer, flat_inputs, tuple(keras.tree.flatten(outputs))))
-            produced[layer.name] = dict(enumerate(keras.tree.flatten(outputs)))
+            produced[layer.name][index] = dict(enumerate(keras.tree.flatten(outputs)))
+        if len(waiting) == len(pending):
+            raise ValueError(f"model {model.name!r}: calls of {sorted({layer.name for layer, _, _ in waiting})} read "
+                             "tensors no layer produces")
+        pending = waiting
     return _structure(_references(config["output_layers"]), produced)
 
 
@@ -92,8 +117,7 @@ def _flat(references) -> list[tuple]:
 
 def _structure(references, produced):
     if isinstance(references, tuple):
-        name, _, index = references
-        return produced[name][index]
+        return _produced(produced, *references)
     if isinstance(references, dict):
         return {key: _structure(value, produced) for key, value in references.items()}
     return [_structure(item, produced) for item in references]

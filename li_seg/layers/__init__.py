@@ -2,7 +2,9 @@
 
 from li_seg.layers.aspp import aspp_v2, aspp_v3, conv_bn_relu, separable_conv_bn_relu
 from li_seg.layers.attention_statistics import AttentionStatistics
+from li_seg.layers.cycle_aspp import CliqueConv1x1, CycleASPP
 from li_seg.layers.deformable import ModulatedDeformableConv2D
+from li_seg.layers.deformable_alignment import DeformableAlignment
 from li_seg.layers.diagnostics import Histogram, collect_diagnostics
 from li_seg.layers.feature_pyramid_attention import FeaturePyramidAttention
 from li_seg.layers.global_attention_upsample import GlobalAttentionUpsample
@@ -29,6 +31,9 @@ __all__ = [
     "AggregationCoefficients",
     "AttentionStatistics",
     "BatchNormSettings",
+    "CliqueConv1x1",
+    "CycleASPP",
+    "DeformableAlignment",
     "FeaturePyramidAttention",
     "GlobalAttentionUpsample",
     "GroupInteraction",
