@@ -26,8 +26,8 @@ per contender the median per-step time, images/s, the spread and every round's n
    --crop=161.
 4. deform: forward + backward of li_seg.ops.modulated_deform_conv2d against tf.nn.conv2d of the same shape (3x3,
    --deform_channels in and out, SAME, --batch_size x --crop; gradients of every input). Target deform/conv <= 2
-   (CycleNet's ADC: 256 channels at 128x128, batch 2 and 8). Then each one's peak memory in a fresh process
-   (`benchmarking.deform`).
+   (CycleNet's ADC: 256 channels at 128x128, batch 2 and 8), for the default sampler (crop_and_resize) and the
+   gather sampler. Then each one's peak memory in a fresh process (`benchmarking.deform`).
 """
 
 from __future__ import annotations
@@ -121,10 +121,13 @@ def measure_cost(
 
 def measure_deform(*, batch_size: int, crop: tuple, channels: int, rounds: int, steps: int, warmup: int) -> dict:
     """Forward + backward (gradients of every input) of li_seg.ops.modulated_deform_conv2d against tf.nn.conv2d of
-    the same shape (`benchmarking.deform.problem`) on a batch_size x crop map. Ratio: deform time / conv time."""
+    the same shape (`benchmarking.deform.problem`) on a batch_size x crop map, both samplers. Ratio: deform time /
+    conv time (the default sampler; result["gather"]: the same comparison for the gather sampler)."""
     contenders = {kind: (gradient_rounds(*deform.problem(kind, batch_size, *crop, channels)), steps)
                   for kind in deform.KINDS}
-    return compare(alternate(contenders, rounds, warmup), "conv", "deform", batch_size)
+    times = alternate(contenders, rounds, warmup)
+    return {**compare(times, "conv", "deform", batch_size), "gather": compare(times, "conv", "deform_gather",
+                                                                               batch_size)}
 
 
 def pipeline_data_config(dataset: str, data_dir: Optional[str], crop, min_scale, max_scale, scale_step):
@@ -226,10 +229,12 @@ def main(argv) -> None:
             f"{FLAGS.deform_channels}, forward + backward (time ratio; target at most 2)",
             result, "deform", "conv", 2.0, ratio_name="time",
         )
+        print_comparison("the same with the gather sampler (float64's; measured in the same alternation)",
+                         result["gather"], "deform_gather", "conv", 2.0, ratio_name="time")
         peaks = {kind: deform.step_peak_mb(kind, FLAGS.batch_size, *crop, FLAGS.deform_channels)
                  for kind in deform.KINDS}
-        print(f"  peak memory of one forward + backward (rise of the peak RSS, a fresh process each): conv "
-              f"{peaks['conv']:.0f} MB, deform {peaks['deform']:.0f} MB")
+        print("  peak memory of one forward + backward (rise of the peak RSS, a fresh process each): "
+              + ", ".join(f"{kind} {peak:.0f} MB" for kind, peak in peaks.items()))
 
 
 def define_flags() -> None:

@@ -66,6 +66,8 @@ def test_smoothing_cost_measurement_reports_time_ratios():
 def test_deform_measurement_reports_a_time_ratio():
     result = benchmark.measure_deform(batch_size=1, crop=(6, 5), channels=4, rounds=2, steps=1, warmup=1)
     assert result["ratio"] == pytest.approx(result["deform"]["median_s"] / result["conv"]["median_s"])
+    gather = result["gather"]
+    assert gather["ratio"] == pytest.approx(gather["deform_gather"]["median_s"] / gather["conv"]["median_s"])
     assert len(result["round_ratios"]) == 2
 
 

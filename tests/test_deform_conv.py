@@ -1,7 +1,9 @@
 """li_seg.ops.modulated_deform_conv2d (DCNv2) against the NumPy reference of its equation (tests/dcn_reference.py,
 written with plain loops by a helper who had not seen our op, and itself checked against
 torchvision.ops.deform_conv2d to 7e-15 on 96 cases, border samples included: BUILD_NOTES.md), against tf.nn.conv2d
-for zero offsets, in float64 gradients, under tf.function, mixed precision, a SavedModel and two replicas."""
+for zero offsets, in float64 gradients, under tf.function, mixed precision, a SavedModel and two replicas. Both
+samplers: "crop_and_resize" (float32 / float16 default) against the reference and in its gradients against
+"gather" (float64's, checked against finite differences)."""
 
 import numpy as np
 import pytest
@@ -39,9 +41,10 @@ def _case(rng, kernel=3, stride=1, dilation=1, groups=1, channels=4, filters=5, 
     return x, offsets, mask, weights, bias
 
 
-def _ours(x, offsets, mask, weights, bias, stride, dilation, groups, dtype=tf.float32):
+def _ours(x, offsets, mask, weights, bias, stride, dilation, groups, dtype=tf.float32, sampler="auto"):
     args = [tf.constant(a, dtype) for a in (x, offsets, mask, weights, bias)]
-    return modulated_deform_conv2d(*args, strides=stride, dilation_rate=dilation, deformable_groups=groups).numpy()
+    return modulated_deform_conv2d(*args, strides=stride, dilation_rate=dilation, deformable_groups=groups,
+                                   sampler=sampler).numpy()
 
 
 def _reference(x, offsets, mask, weights, bias, stride, dilation, groups):
@@ -59,7 +62,9 @@ def test_matches_the_dcnv2_reference(kernel, stride, dilation, groups, channels,
     case = _case(rng, kernel, stride, dilation, groups, channels, border=offsets_kind == "border",
                  integer=offsets_kind == "integer")
     expected = _reference(*case, stride, dilation, groups)
-    np.testing.assert_allclose(_ours(*case, stride, dilation, groups), expected, atol=2e-5 * np.abs(expected).max())
+    for sampler in ("crop_and_resize", "gather"):
+        np.testing.assert_allclose(_ours(*case, stride, dilation, groups, sampler=sampler), expected,
+                                   atol=2e-5 * np.abs(expected).max(), err_msg=sampler)
     np.testing.assert_allclose(_ours(*case, stride, dilation, groups, tf.float64), expected, atol=1e-10)
 
 
@@ -90,6 +95,37 @@ def test_gradients_in_all_four_inputs_match_finite_differences():
     for name, analytic, numeric in zip(("inputs", "offsets", "mask", "kernel"), theoretical, numerical):
         assert np.abs(numeric).max() > 1e-2, name
         np.testing.assert_allclose(analytic, numeric, atol=1e-6, err_msg=name)
+
+
+def test_the_samplers_gradients_agree():
+    """crop_and_resize's own gradients (image, box corners) against the gather sampler's in float32, in all four
+    inputs (stride 2, dilation 2, two deformable groups, samples away from integer positions and from the border
+    cuts, where both are one-sided derivatives of a non-differentiable function)."""
+    rng = np.random.default_rng(5)
+    x, offsets, mask, weights, _ = _case(rng, 3, 2, 2, 2, channels=4, filters=3, size=(9, 8))
+    offsets = np.floor(offsets) + rng.uniform(0.2, 0.8, offsets.shape)
+    args = [tf.constant(a, tf.float32) for a in (x, offsets, mask, weights)]
+    projection = tf.constant(rng.normal(size=(2, 5, 4, 3)), tf.float32)
+    gradients = {}
+    for sampler in ("crop_and_resize", "gather"):
+        with tf.GradientTape() as tape:
+            tape.watch(args)
+            y = modulated_deform_conv2d(*args, strides=2, dilation_rate=2, deformable_groups=2, sampler=sampler)
+            loss = tf.reduce_sum(y * projection)
+        gradients[sampler] = tape.gradient(loss, args)
+    for name, fast, exact in zip(("inputs", "offsets", "mask", "kernel"), *gradients.values()):
+        scale = float(tf.reduce_max(tf.abs(exact)))
+        assert scale > 1e-2, name
+        np.testing.assert_allclose(fast, exact, atol=1e-4 * scale, err_msg=name)
+
+
+def test_samplers_are_chosen_by_dtype_and_named_when_unknown():
+    from li_seg.ops.deform_conv import _sampler
+
+    assert _sampler("auto", tf.float32) == "crop_and_resize" and _sampler("auto", tf.float64) == "gather"
+    assert _sampler("gather", tf.float32) == "gather"
+    with pytest.raises(ValueError, match="sampler='bilinear' is not one of auto, crop_and_resize, gather"):
+        _sampler("bilinear", tf.float32)
 
 
 def test_any_batch_and_size_under_tf_function_and_mixed_precision():

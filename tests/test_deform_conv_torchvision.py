@@ -43,8 +43,15 @@ np.savez(sys.argv[5], y=y.detach().numpy().transpose(0, 2, 3, 1), x=x.grad.numpy
 '''
 
 
+# The fraction of border samples whose offset gradient may differ (below): the gather sampler computes positions
+# exactly; crop_and_resize reads them back from box coordinates normalised by H + 1, so a sample exactly on an
+# integer row may land a rounding error to either side of it and take the other one-sided derivative.
+BORDER_DISAGREEMENT = {"gather": 0.25, "crop_and_resize": 0.4}
+
+
+@pytest.mark.parametrize("sampler", list(BORDER_DISAGREEMENT))
 @pytest.mark.parametrize("kernel, stride, dilation, groups", [(3, 1, 1, 1), (3, 2, 2, 2), (1, 1, 1, 1)])
-def test_values_and_gradients_equal_torchvision(tmp_path, kernel, stride, dilation, groups):
+def test_values_and_gradients_equal_torchvision(tmp_path, kernel, stride, dilation, groups, sampler):
     rng = np.random.default_rng(kernel + stride + dilation)
     x, offsets, mask, weights, bias = _case(rng, kernel, stride, dilation, groups, channels=4, border=True)
     offsets[:, ::2] = rng.uniform(-3, 3, offsets[:, ::2].shape)  # random samples among the border ones
@@ -58,7 +65,7 @@ def test_values_and_gradients_equal_torchvision(tmp_path, kernel, stride, dilati
     with tf.GradientTape() as tape:
         tape.watch(tensors)
         y = modulated_deform_conv2d(*tensors, tf.constant(bias, tf.float32), strides=stride, dilation_rate=dilation,
-                                    deformable_groups=groups)
+                                    deformable_groups=groups, sampler=sampler)
         projected = tf.reduce_sum(y * projection)
     gradients = tape.gradient(projected, tensors)
     np.testing.assert_allclose(y.numpy(), expected["y"], atol=2e-5 * np.abs(expected["y"]).max())
@@ -71,5 +78,5 @@ def test_values_and_gradients_equal_torchvision(tmp_path, kernel, stride, dilati
     # differentiable: each implementation returns a one-sided derivative there (DCNv2's CUDA code zeroes it outside
     # (-1, H)), and some differ. Values there agree (above); the gradients mostly do.
     differ = ~np.isclose(gradients[1].numpy()[:, 1::2], expected["offsets"][:, 1::2], atol=1e-4)
-    print(f"offset gradients differing at border samples: {differ.mean():.3f}")
-    assert differ.mean() < 0.25
+    print(f"{sampler}: offset gradients differing at border samples: {differ.mean():.3f}")
+    assert differ.mean() < BORDER_DISAGREEMENT[sampler]

@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Optional
 
 import tensorflow as tf
+from tensorflow.python.framework import config as framework_config  # is_op_determinism_enabled: no public API
 
 
 def output_size(size, kernel_size: int, stride: int, dilation: int):
@@ -96,6 +97,35 @@ def _check_shapes(inputs, offsets, mask, channels, groups, taps) -> None:
         raise ValueError("modulated_deform_conv2d: " + "; ".join(problems))
 
 
+SAMPLERS = ("auto", "crop_and_resize", "gather")
+
+
+def _sampler(sampler: str, dtype) -> str:
+    """The sampler "auto" stands for: "gather" for float64 (crop_and_resize's boxes are float32) and under op
+    determinism (its image gradient accumulates atomically on GPUs), "crop_and_resize" otherwise."""
+    if sampler not in SAMPLERS:
+        raise ValueError(f"modulated_deform_conv2d: sampler={sampler!r} is not one of {', '.join(SAMPLERS)}")
+    if sampler != "auto":
+        return sampler
+    if dtype == tf.float64 or framework_config.is_op_determinism_enabled():
+        return "gather"
+    return "crop_and_resize"
+
+
+def _crop_and_resize_tap(padded, py, px, height, width):
+    """Bilinear samples (B G, P, C / G) of `padded` (B G, H + 2, W + 2, C / G: the input with a zero border) at
+    (py, px) (B G, P) in input pixels: 1 x 1 crops of tf.image.crop_and_resize, a fused bilinear sampler with its
+    own gradients for the image and the box corners. On the zero-bordered map its rule (outside [0, H + 1]: 0;
+    otherwise the four neighbours) is DCNv2's: a sample in (-1, 0) blends row 0 with the zero border."""
+    crops = tf.shape(py)
+    y = tf.reshape((py + 1.0) / (height + 1.0), [-1])  # crop_and_resize reads y * (H + 2 - 1) for 1 x 1 crops
+    x = tf.reshape((px + 1.0) / (width + 1.0), [-1])
+    boxes = tf.stack([y, x, y, x], axis=-1)
+    box_indices = tf.repeat(tf.range(crops[0]), crops[1])
+    sampled = tf.image.crop_and_resize(padded, boxes, box_indices, [1, 1], extrapolation_value=0.0)
+    return tf.reshape(tf.cast(sampled, padded.dtype), [crops[0], crops[1], tf.shape(padded)[-1]])
+
+
 def modulated_deform_conv2d(
     inputs: tf.Tensor,
     offsets: tf.Tensor,
@@ -105,46 +135,58 @@ def modulated_deform_conv2d(
     strides: int = 1,
     dilation_rate: int = 1,
     deformable_groups: int = 1,
+    sampler: str = "auto",
 ) -> tf.Tensor:
     """DCNv2's modulated deformable convolution (module docstring), NHWC.
 
     inputs (B, H, W, C); kernel (kh, kw, C, F); offsets (B, Ho, Wo, 2 G kh kw), (dy, dx) per tap; mask
     (B, Ho, Wo, G kh kw); bias (F,) or None; strides and dilation_rate ints, the same along both axes; padding
-    dilation * (k - 1) / 2. Returns (B, Ho, Wo, F) in the inputs' dtype.
+    dilation * (k - 1) / 2; sampler: "crop_and_resize", "gather" or "auto" (`_sampler`). Returns (B, Ho, Wo, F)
+    in the inputs' dtype.
     """
     kh, kw, channels, filters = kernel.shape
     groups = int(deformable_groups)
     taps = kh * kw
     _check_shapes(inputs, offsets, mask, channels, groups, taps)
     dtype = inputs.dtype
+    sampler = _sampler(sampler, dtype)
     positions = tf.float64 if dtype == tf.float64 else tf.float32
     shape = tf.shape(inputs)
     batch, height, width = shape[0], shape[1], shape[2]
     out_shape = tf.shape(offsets)
     out_h, out_w = out_shape[1], out_shape[2]
+    points = out_h * out_w
     pad_h, pad_w = dilation_rate * (kh - 1) // 2, dilation_rate * (kw - 1) // 2
 
-    offsets = tf.reshape(tf.cast(offsets, positions), [batch, out_h, out_w, groups, taps, 2])
-    mask = tf.reshape(mask, [batch, out_h, out_w, groups, taps])
-    rows = tf.cast(tf.range(out_h) * strides - pad_h, positions)[None, :, None, None]
-    cols = tf.cast(tf.range(out_w) * strides - pad_w, positions)[None, None, :, None]
-    height_f, width_f = tf.cast(height, positions), tf.cast(width, positions)
+    # Everything per (batch, group) from here: offsets and mask (B G, Ho Wo, taps), the input (B G, H, W, C / G).
     group_channels = channels // groups
-    flat = tf.reshape(inputs, [batch, height * width, groups, group_channels])
+    offsets = tf.reshape(tf.cast(offsets, positions), [batch, points, groups, taps, 2])
+    offsets = tf.reshape(tf.transpose(offsets, [0, 2, 1, 3, 4]), [batch * groups, points, taps, 2])
+    mask = tf.reshape(tf.transpose(tf.reshape(mask, [batch, points, groups, taps]), [0, 2, 1, 3]),
+                      [batch * groups, points, taps])
+    grouped = tf.reshape(inputs, [batch, height, width, groups, group_channels])
+    grouped = tf.reshape(tf.transpose(grouped, [0, 3, 1, 2, 4]), [batch * groups, height, width, group_channels])
+    rows = tf.reshape(tf.tile(tf.cast(tf.range(out_h) * strides - pad_h, positions)[:, None], [1, out_w]), [1, -1])
+    cols = tf.reshape(tf.tile(tf.cast(tf.range(out_w) * strides - pad_w, positions)[None, :], [out_h, 1]), [1, -1])
+    height_f, width_f = tf.cast(height, positions), tf.cast(width, positions)
+    if sampler == "crop_and_resize":
+        padded = tf.pad(grouped, [[0, 0], [1, 1], [1, 1], [0, 0]])
+    else:
+        flat = tf.reshape(grouped, [batch * groups, height * width, group_channels])
     kernel = tf.reshape(tf.cast(kernel, dtype), [taps, groups, group_channels, filters])
 
-    outputs = tf.zeros([batch, out_h * out_w, filters], dtype)
+    outputs = tf.zeros([batch, points, filters], dtype)
     for tap in range(taps):
         i, j = divmod(tap, kw)
-        py = rows + tf.cast(i * dilation_rate, positions) + offsets[..., tap, 0]  # (B, Ho, Wo, G)
+        py = rows + tf.cast(i * dilation_rate, positions) + offsets[..., tap, 0]  # (B G, Ho Wo)
         px = cols + tf.cast(j * dilation_rate, positions) + offsets[..., tap, 1]
-        index, weights = _neighbours(py, px, height_f, width_f)  # (B, Ho, Wo, G, 4)
-        weights = tf.cast(weights, dtype) * mask[..., tap, None]
-        for group in range(groups):
-            index_g = tf.reshape(index[..., group, :], [batch, out_h * out_w, 4])
-            weights_g = tf.reshape(weights[..., group, :], [batch, out_h * out_w, 4])
-            sampled = _sample(flat[:, :, group], index_g, weights_g)  # (B, Ho Wo, C / G)
-            outputs += tf.matmul(sampled, kernel[tap, group])
+        if sampler == "crop_and_resize":
+            sampled = _crop_and_resize_tap(padded, py, px, height_f, width_f)
+        else:
+            index, weights = _neighbours(py, px, height_f, width_f)  # (B G, Ho Wo, 4)
+            sampled = _sample(flat, index, tf.cast(weights, dtype))
+        sampled = tf.reshape(sampled * mask[..., tap, None], [batch, groups, points, group_channels])
+        outputs += tf.einsum("bgpc,gcf->bpf", sampled, kernel[tap])
     if bias is not None:
         outputs += tf.cast(bias, dtype)
     return tf.reshape(outputs, [batch, out_h, out_w, filters])
