@@ -130,9 +130,12 @@ def cycle_aspp_reference(y0, params, rates, feedback=True, shared=True, include_
 
 def _random_params(rng, c0, bottleneck, growth, J, shared, input_bn):
     """Random parameters in the layout cycle_aspp_reference expects (self-check only)."""
-    ch = lambda i: c0 if i == 0 else growth
-    bn = lambda c: (rng.normal(size=c), rng.normal(size=c), rng.normal(size=c),
-                    rng.uniform(0.5, 2.0, size=c))
+    def ch(i):
+        return c0 if i == 0 else growth
+
+    def bn(c):
+        return (rng.normal(size=c), rng.normal(size=c), rng.normal(size=c), rng.uniform(0.5, 2.0, size=c))
+
     p = {"w1": {}, "w1_part2": {}, "b1": {}, "w3": {}, "b3": {}, "bn": {}}
     for j in range(1, J + 1):
         for i in range(0, j):
@@ -170,7 +173,9 @@ if __name__ == "__main__":
     assert np.allclose(lhs, rhs)
 
     # dilated 3x3 vs direct per-pixel definition
-    x = rng.normal(size=(1, 6, 5, 2)); w = rng.normal(size=(3, 3, 2, 3)); b = rng.normal(size=3)
+    x = rng.normal(size=(1, 6, 5, 2))
+    w = rng.normal(size=(3, 3, 2, 3))
+    b = rng.normal(size=3)
     for r in (1, 2, 4):
         out = dilated_conv3x3(x, w, b, r)
         ref = np.zeros_like(out)
