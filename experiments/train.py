@@ -2,9 +2,10 @@
 
 Trains, evaluates and exports one row of a paper's tables (`experiments.runner`): papers li_convs (LI-Convs),
 smoothing (efficient smoothing of dilated convolutions), pan (PAN) and cyclenet (CycleNet); every --ablation is a
-row of the paper's tables (an unknown one lists them). Re-running the same command resumes from the latest checkpoint in --model_dir.
-Configuration errors, bad data and a diverging loss end with a one-paragraph message (exit code 2 or 1), not a
-traceback. The flags that matter are listed below; --helpfull lists every flag, TensorFlow's included.
+row of the paper's tables (an unknown one lists them). Re-running the same command resumes from the latest
+checkpoint in --model_dir. Configuration errors, bad data and a diverging loss end with a one-paragraph message
+(exit code 2 or 1), not a traceback. The flags that matter are listed below; --helpfull lists every flag,
+TensorFlow's included.
 """
 
 from __future__ import annotations

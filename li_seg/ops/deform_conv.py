@@ -157,36 +157,44 @@ def modulated_deform_conv2d(
     out_h, out_w = out_shape[1], out_shape[2]
     points = out_h * out_w
     pad_h, pad_w = dilation_rate * (kh - 1) // 2, dilation_rate * (kw - 1) // 2
-
-    # Everything per (batch, group) from here: offsets and mask (B G, Ho Wo, taps), the input (B G, H, W, C / G).
     group_channels = channels // groups
+
+    def by_group(t):
+        """(B, Ho Wo, G) -> (B G, Ho Wo): the samplers work per (image, deformable group)."""
+        return tf.reshape(t if groups == 1 else tf.transpose(t, [0, 2, 1]), [batch * groups, points])
+
     offsets = tf.reshape(tf.cast(offsets, positions), [batch, points, groups, taps, 2])
-    offsets = tf.reshape(tf.transpose(offsets, [0, 2, 1, 3, 4]), [batch * groups, points, taps, 2])
-    mask = tf.reshape(tf.transpose(tf.reshape(mask, [batch, points, groups, taps]), [0, 2, 1, 3]),
-                      [batch * groups, points, taps])
-    grouped = tf.reshape(inputs, [batch, height, width, groups, group_channels])
-    grouped = tf.reshape(tf.transpose(grouped, [0, 3, 1, 2, 4]), [batch * groups, height, width, group_channels])
-    rows = tf.reshape(tf.tile(tf.cast(tf.range(out_h) * strides - pad_h, positions)[:, None], [1, out_w]), [1, -1])
-    cols = tf.reshape(tf.tile(tf.cast(tf.range(out_w) * strides - pad_w, positions)[None, :], [out_h, 1]), [1, -1])
+    mask = tf.reshape(mask, [batch, points, groups, taps])
+    rows = tf.reshape(tf.tile(tf.cast(tf.range(out_h) * strides - pad_h, positions)[:, None], [1, out_w]), [-1])
+    cols = tf.reshape(tf.tile(tf.cast(tf.range(out_w) * strides - pad_w, positions)[None, :], [out_h, 1]), [-1])
+    rows, cols = rows[None, :, None], cols[None, :, None]  # broadcast against (B, Ho Wo, G)
     height_f, width_f = tf.cast(height, positions), tf.cast(width, positions)
+    grouped = inputs
+    if groups > 1:
+        grouped = tf.reshape(inputs, [batch, height, width, groups, group_channels])
+        grouped = tf.reshape(tf.transpose(grouped, [0, 3, 1, 2, 4]), [batch * groups, height, width, group_channels])
     if sampler == "crop_and_resize":
         padded = tf.pad(grouped, [[0, 0], [1, 1], [1, 1], [0, 0]])
     else:
         flat = tf.reshape(grouped, [batch * groups, height * width, group_channels])
     kernel = tf.reshape(tf.cast(kernel, dtype), [taps, groups, group_channels, filters])
 
-    outputs = tf.zeros([batch, points, filters], dtype)
+    outputs = tf.zeros([batch * points, filters], dtype)
     for tap in range(taps):
         i, j = divmod(tap, kw)
-        py = rows + tf.cast(i * dilation_rate, positions) + offsets[..., tap, 0]  # (B G, Ho Wo)
-        px = cols + tf.cast(j * dilation_rate, positions) + offsets[..., tap, 1]
+        py = by_group(rows + tf.cast(i * dilation_rate, positions) + offsets[..., tap, 0])  # (B G, Ho Wo)
+        px = by_group(cols + tf.cast(j * dilation_rate, positions) + offsets[..., tap, 1])
         if sampler == "crop_and_resize":
             sampled = _crop_and_resize_tap(padded, py, px, height_f, width_f)
         else:
             index, weights = _neighbours(py, px, height_f, width_f)  # (B G, Ho Wo, 4)
             sampled = _sample(flat, index, tf.cast(weights, dtype))
-        sampled = tf.reshape(sampled * mask[..., tap, None], [batch, groups, points, group_channels])
-        outputs += tf.einsum("bgpc,gcf->bpf", sampled, kernel[tap])
+        sampled = sampled * by_group(mask[..., tap])[..., None]  # (B G, Ho Wo, C / G)
+        if groups == 1:
+            outputs += tf.matmul(tf.reshape(sampled, [batch * points, channels]), kernel[tap, 0])
+        else:
+            sampled = tf.reshape(sampled, [batch, groups, points, group_channels])
+            outputs += tf.reshape(tf.einsum("bgpc,gcf->bpf", sampled, kernel[tap]), [batch * points, filters])
     if bias is not None:
         outputs += tf.cast(bias, dtype)
     return tf.reshape(outputs, [batch, out_h, out_w, filters])
