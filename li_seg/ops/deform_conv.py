@@ -184,12 +184,12 @@ def modulated_deform_conv2d(
         i, j = divmod(tap, kw)
         py = by_group(rows + tf.cast(i * dilation_rate, positions) + offsets[..., tap, 0])  # (B G, Ho Wo)
         px = by_group(cols + tf.cast(j * dilation_rate, positions) + offsets[..., tap, 1])
+        tap_mask = by_group(mask[..., tap])[..., None]
         if sampler == "crop_and_resize":
-            sampled = _crop_and_resize_tap(padded, py, px, height_f, width_f)
-        else:
+            sampled = _crop_and_resize_tap(padded, py, px, height_f, width_f) * tap_mask  # (B G, Ho Wo, C / G)
+        else:  # the mask folded into the four bilinear weights: no (B G, Ho Wo, C / G) product to keep
             index, weights = _neighbours(py, px, height_f, width_f)  # (B G, Ho Wo, 4)
-            sampled = _sample(flat, index, tf.cast(weights, dtype))
-        sampled = sampled * by_group(mask[..., tap])[..., None]  # (B G, Ho Wo, C / G)
+            sampled = _sample(flat, index, tf.cast(weights, dtype) * tap_mask)
         if groups == 1:
             outputs += tf.matmul(tf.reshape(sampled, [batch * points, channels]), kernel[tap, 0])
         else:
