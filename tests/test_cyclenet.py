@@ -177,12 +177,12 @@ def _small(head=None, num_classes=5, aux=True):
 
 
 def test_cyclenet_takes_any_input_size_and_survives_a_keras_round_trip(tmp_path):
-    """Logits at the input's size (OS-8 maps 65 x 65, 7 x 5 and 2 x 2); the saved .keras model (its shared
+    """Logits at the input's size (OS-8 maps 17 x 13, 7 x 5 and 2 x 2); the saved .keras model (its shared
     CliqueConv1x1 calls with their sources) gives the same logits; the export's model has no auxiliary head."""
     keras.utils.set_random_seed(0)
     model = _small(aux=False)
     rng = np.random.default_rng(6)
-    for shape in [(1, 513, 513, 3), (2, 50, 37, 3), (1, 9, 9, 3)]:
+    for shape in [(1, 129, 97, 3), (2, 50, 37, 3), (1, 9, 9, 3)]:
         images = rng.uniform(0, 255, shape).astype("float32")
         assert model(images, training=True).shape == (*shape[:3], 5)
     path = tmp_path / "cyclenet.keras"
@@ -214,6 +214,27 @@ def test_cyclenet_exports_a_saved_model_and_restores_from_a_checkpoint(tmp_path)
     assert [w.path for w in fresh.weights] == [w.path for w in model.weights]
     for restored, saved in zip(fresh.weights, model.weights):
         np.testing.assert_array_equal(restored, saved, err_msg=saved.path)
+
+
+def test_cyclenet_trains_under_mixed_precision():
+    """mixed_float16: the shared 1x1 convs and the deformable conv compute in float16, the logits are float32, and a
+    training step's gradients are finite."""
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        model = _small(aux=False)
+        clique = model.get_layer("cycle_aspp").get_layer("cycle_aspp2_1x1")
+        assert clique.compute_dtype == "float16" and model.get_layer("adc").get_layer(
+            "adc_deformable").compute_dtype == "float16"
+        images = tf.random.uniform((1, 24, 24, 3), 0, 255, seed=1)
+        labels = tf.random.uniform((1, 24, 24), 0, 5, dtype=tf.int32, seed=2)
+        with tf.GradientTape() as tape:
+            logits = model(images, training=True)
+            loss = segmentation_loss(labels, logits, ignore_label=255)
+        gradients = tape.gradient(loss, model.trainable_variables)
+        assert logits.dtype == tf.float32
+        assert all(np.isfinite(g.numpy()).all() for g in gradients)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
 
 
 def test_the_alignment_publishes_its_offsets_from_training_steps():

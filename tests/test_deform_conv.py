@@ -119,11 +119,17 @@ def test_the_samplers_gradients_agree():
         np.testing.assert_allclose(fast, exact, atol=1e-4 * scale, err_msg=name)
 
 
-def test_samplers_are_chosen_by_dtype_and_named_when_unknown():
+def test_samplers_are_chosen_by_dtype_and_determinism_and_named_when_unknown(monkeypatch):
+    """"auto": crop_and_resize for float32, gather for float64 and under op determinism (which another test of the
+    same process may have turned on for good: both states are set here)."""
+    from li_seg.ops import deform_conv
     from li_seg.ops.deform_conv import _sampler
 
+    monkeypatch.setattr(deform_conv.framework_config, "is_op_determinism_enabled", lambda: False)
     assert _sampler("auto", tf.float32) == "crop_and_resize" and _sampler("auto", tf.float64) == "gather"
     assert _sampler("gather", tf.float32) == "gather"
+    monkeypatch.setattr(deform_conv.framework_config, "is_op_determinism_enabled", lambda: True)
+    assert _sampler("auto", tf.float32) == "gather" and _sampler("crop_and_resize", tf.float32) == "crop_and_resize"
     with pytest.raises(ValueError, match="sampler='bilinear' is not one of auto, crop_and_resize, gather"):
         _sampler("bilinear", tf.float32)
 
