@@ -28,6 +28,10 @@ per contender the median per-step time, images/s, the spread and every round's n
    --deform_channels in and out, SAME, --batch_size x --crop; gradients of every input). Target deform/conv <= 2
    (CycleNet's ADC: 256 channels at 128x128, batch 2 and 8), for the default sampler (crop_and_resize) and the
    gather sampler. Then each one's peak memory in a fresh process (`benchmarking.deform`).
+5. diffusion: DifNet's five cascaded random walks (li_seg.ops.diffusion_step), forward + backward of every input,
+   P_t built whole against --diffusion_chunk rows at a time, --diffusion_side^2 nodes (65: a 513 crop at OS 8), 21
+   classes, 64 features, --batch_size. Targets: chunked time <= 1.2 x materialised, chunked peak memory <= 1/10 of
+   materialised (peaks in a fresh process each, `benchmarking.diffusion`).
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ from li_seg.models import build_model, loss_weights  # noqa: E402
 from scripts.benchmarking.keras_reference import (  # noqa: E402
     build_keras_deeplab, check_same_architecture, trainable_parameters,
 )
-from scripts.benchmarking import deform  # noqa: E402
+from scripts.benchmarking import deform, diffusion, peak_memory  # noqa: E402
 from scripts.benchmarking.timing import (  # noqa: E402
     alternate, compare, gradient_rounds, inference_rounds, pipeline_rounds, print_comparison, print_header,
     random_batch, train_rounds,
@@ -58,7 +62,7 @@ from scripts.benchmarking.timing import (  # noqa: E402
 
 FLAGS = flags.FLAGS
 TRAINED_OUTPUT_STRIDE = 16
-MEASURES = ("model", "pipeline", "cost", "deform")
+MEASURES = ("model", "pipeline", "cost", "deform", "diffusion")
 
 
 def model_config(output_stride: int) -> ModelConfig:
@@ -177,6 +181,14 @@ def print_costs(paper: str, results: list) -> None:
             )
 
 
+def measure_diffusion(*, batch_size: int, side: int, chunk_size: int, rounds: int, steps: int, warmup: int) -> dict:
+    """Forward + backward of five walks, materialised against chunked (`benchmarking.diffusion.problem`). Ratio:
+    chunked time / materialised time."""
+    contenders = {kind: (gradient_rounds(*diffusion.problem(kind, batch_size, side, 21, 64, chunk_size)), steps)
+                  for kind in diffusion.KINDS}
+    return compare(alternate(contenders, rounds, warmup), "materialised", "chunked", batch_size)
+
+
 def main(argv) -> None:
     del argv
     print_header(__spec__.name if __spec__ else None)
@@ -235,6 +247,20 @@ def main(argv) -> None:
                  for kind in deform.KINDS}
         print("  peak memory of one forward + backward (rise of the peak RSS, a fresh process each): "
               + ", ".join(f"{kind} {peak:.0f} MB" for kind, peak in peaks.items()))
+    if "diffusion" in FLAGS.measure:
+        side, chunk = FLAGS.diffusion_side, FLAGS.diffusion_chunk
+        result = measure_diffusion(side=side, chunk_size=chunk, **common)
+        print_comparison(
+            f"diffusion: five random walks over {side}x{side} nodes, 21 classes, 64 features, forward + backward, "
+            f"chunks of {chunk} rows vs P built whole (time ratio; target at most 1.2)",
+            result, "chunked", "materialised", 1.2, ratio_name="time",
+        )
+        peaks = {kind: peak_memory.step_peak_mb(diffusion.__name__, kind, FLAGS.batch_size, side, 21, 64, chunk)
+                 for kind in diffusion.KINDS}
+        ratio = peaks["chunked"] / peaks["materialised"]
+        print(f"  peak memory of one forward + backward (rise of the peak RSS, a fresh process each): materialised "
+              f"{peaks['materialised']:.0f} MB, chunked {peaks['chunked']:.0f} MB, ratio {ratio:.3f} "
+              f"[{'meets' if ratio <= 0.1 else 'ABOVE'} target <= 0.1]")
 
 
 def define_flags() -> None:
@@ -250,6 +276,8 @@ def define_flags() -> None:
     flags.DEFINE_integer("warmup_steps", 2, "Untimed steps (or batches) per contender before the rounds.")
     flags.DEFINE_list("output_strides", ["16", "32"], "Output strides of the model comparison.")
     flags.DEFINE_integer("deform_channels", 256, "--measure=deform: input and output channels (ADC's 256).")
+    flags.DEFINE_integer("diffusion_side", 65, "--measure=diffusion: nodes per side (65: a 513 crop at OS 8).")
+    flags.DEFINE_integer("diffusion_chunk", 256, "--measure=diffusion: rows of P per chunk.")
     flags.DEFINE_string("dataset", "camvid", "Dataset of the pipeline (and the number of classes).")
     flags.DEFINE_string("data_dir", "../shared/datasets/camvid", "Its directory; synthetic data if it is absent.")
     flags.DEFINE_float("min_scale", 0.375, "Random-scale augmentation range of the pipeline...")

@@ -71,6 +71,15 @@ def test_deform_measurement_reports_a_time_ratio():
     assert len(result["round_ratios"]) == 2
 
 
+def test_diffusion_measurement_reports_a_time_ratio_and_the_chunked_peak_is_smaller():
+    result = benchmark.measure_diffusion(batch_size=1, side=5, chunk_size=4, rounds=2, steps=1, warmup=1)
+    assert result["ratio"] == pytest.approx(result["chunked"]["median_s"] / result["materialised"]["median_s"])
+    from scripts.benchmarking import diffusion, peak_memory
+
+    peaks = {kind: peak_memory.step_peak_mb(diffusion.__name__, kind, 1, 40, 21, 64, 64) for kind in diffusion.KINDS}
+    assert 0 <= peaks["chunked"] < peaks["materialised"]  # 1,600 nodes: P is 10 MB per walk
+
+
 @pytest.mark.slow  # traces two ResNet-101 train steps and two inferences: about 60 s on a busy 2-core machine
 def test_pan_cost_measurement_times_inference_where_the_record_asks():
     (result,) = benchmark.measure_cost(
