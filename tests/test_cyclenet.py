@@ -20,7 +20,7 @@ from li_seg.layers import BatchNormSettings, CycleASPP, DeformableAlignment, col
 from li_seg.layers.cycle_aspp import FEEDBACK, part_one_sources, part_two_sources
 from li_seg.models import build_model, inference_model
 from li_seg.models.cyclenet import ADCConfig, CycleASPPConfig, CycleNetConfig
-from li_seg.training.losses import segmentation_loss
+from li_seg.training.losses import segmentation_loss, weight_decay_variables
 from li_seg.training.optimizers import build_optimizer
 from li_seg.training.schedules import build_schedule
 
@@ -118,6 +118,17 @@ def test_part_two_reuses_part_one_kernels_and_unshared_adds_exactly_them():
     assert len(paths) == len(set(paths))
     difference = unshared.count_params() - shared.count_params()
     assert difference == layers * (layers - 1) // 2 * growth * bottleneck
+
+
+def test_weight_decay_reaches_every_kernel_of_the_chain_and_the_alignment():
+    """The per-source 1x1 kernels ("kernel_from_<i>", "kernel_feedback_from_<i>") and the deformable conv's kernel
+    are decayed like every conv kernel; biases and BN are not."""
+    model = _small(head=CycleNetConfig(cycle_aspp=CycleASPPConfig(rates=(1, 2), shared=False)), aux=False)
+    decayed = {v.path for v in weight_decay_variables(model.trainable_variables)}
+    clique = [v.path for v in model.trainable_variables if "_1x1/kernel" in v.path]
+    assert clique and set(clique) <= decayed and any("feedback" in path for path in clique)
+    assert "adc_deformable/kernel" in decayed and "adc_deformable/offset_mask/kernel" in decayed
+    assert not {path for path in decayed if path.endswith(("bias", "gamma", "beta"))}
 
 
 def test_part_two_trains_the_kernels_only_it_reads():

@@ -30,6 +30,7 @@ from typing import Iterable, Mapping, Optional, Union
 import tensorflow as tf
 
 KERNEL_NAMES = frozenset({"kernel", "depthwise_kernel", "pointwise_kernel"})
+KERNEL_PREFIX = "kernel_"  # a layer with several kernels names each "kernel_<what>" (CliqueConv1x1's "kernel_from_3")
 
 
 def cross_entropy_sum(labels, logits, ignore_label: int = 255) -> tuple[tf.Tensor, tf.Tensor]:
@@ -105,13 +106,15 @@ def weight_decay_variables(variables: Iterable) -> list:
     """The variables L2 weight decay applies to: trainable, unconstrained kernels (conv, depthwise, pointwise, dense).
 
     Keras 3 names a variable by its attribute ("kernel", "depthwise_kernel", ...); `.path` adds the layer
-    ("block_1_depthwise/kernel"). Biases, BN gamma/beta, moving statistics and variables carrying a constraint
-    (the LI intensity W_L, kept in [0, 1]) are left out.
+    ("block_1_depthwise/kernel"); a layer holding several kernels names each "kernel_<what>" (CycleASPP's
+    per-source 1x1 kernels "kernel_from_<i>"). Biases, BN gamma/beta, moving statistics and variables carrying a
+    constraint (the LI intensity W_L, kept in [0, 1]) are left out.
     """
     return [
         v
         for v in variables
-        if v.trainable and v.name in KERNEL_NAMES and getattr(v, "constraint", None) is None
+        if v.trainable and (v.name in KERNEL_NAMES or v.name.startswith(KERNEL_PREFIX))
+        and getattr(v, "constraint", None) is None
     ]
 
 
