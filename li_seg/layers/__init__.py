@@ -12,6 +12,7 @@ from li_seg.layers.inhibition import INHIBITION_KINDS, has_lateral_inhibition, i
 from li_seg.layers.lateral_inhibition import LateralInhibition
 from li_seg.layers.normalization import BatchNormSettings, batch_norm
 from li_seg.layers.pyramid_pooling import pyramid_pooling
+from li_seg.layers.random_walk import RandomWalk
 from li_seg.layers.resize import ResizeToMatch
 from li_seg.layers.smoothing import (
     SMOOTHING_KINDS,
@@ -42,6 +43,7 @@ __all__ = [
     "LateralInhibition",
     "ModulatedDeformableConv2D",
     "PreFilter",
+    "RandomWalk",
     "ResizeToMatch",
     "SMOOTHING_KINDS",
     "SharedSmoothing",
