@@ -277,7 +277,7 @@ def define_flags() -> None:
     flags.DEFINE_list("output_strides", ["16", "32"], "Output strides of the model comparison.")
     flags.DEFINE_integer("deform_channels", 256, "--measure=deform: input and output channels (ADC's 256).")
     flags.DEFINE_integer("diffusion_side", 65, "--measure=diffusion: nodes per side (65: a 513 crop at OS 8).")
-    flags.DEFINE_integer("diffusion_chunk", 256, "--measure=diffusion: rows of P per chunk.")
+    flags.DEFINE_integer("diffusion_chunk", 128, "--measure=diffusion: rows of P per chunk.")
     flags.DEFINE_string("dataset", "camvid", "Dataset of the pipeline (and the number of classes).")
     flags.DEFINE_string("data_dir", "../shared/datasets/camvid", "Its directory; synthetic data if it is absent.")
     flags.DEFINE_float("min_scale", 0.375, "Random-scale augmentation range of the pipeline...")

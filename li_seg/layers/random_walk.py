@@ -22,7 +22,7 @@ from li_seg.analysis.flops import elements, register_flop_rule
 from li_seg.ops.diffusion import diffusion_step
 
 MATERIALISED_NODES = 2048  # P_t of 2,048 nodes: 16 MB per image in float32
-AUTO_CHUNK = 512
+AUTO_CHUNK = 128  # at 4,225 nodes, batch 8: peak 0.08 of P built whole (BUILD_NOTES.md section 16)
 
 
 def chunk_rows(chunk_size, nodes: int):

@@ -14,7 +14,8 @@ chunk of rows i (G = dL/d(P y)):
     dP_i. = G_i y^T,   dA_i. = P_i. * (dP_i. - <G_i, (P y)_i>)      (softmax backward; sum_j P_ij dP_ij = G_i . (P y)_i)
     dy   += P_i.^T G_i,   df_i += dA_i. f,   df += dA_i.^T f_i      (A = f f^T: each entry reaches f twice)
 
-mu, beta, s and the mixing are differentiated automatically around P y.
+(P y)_i is the forward's output, kept (B, N, K); the chunks' P rows are recomputed. mu, beta, s and the mixing are
+differentiated automatically around P y.
 """
 
 from __future__ import annotations
@@ -24,12 +25,9 @@ from typing import Optional
 import tensorflow as tf
 
 
-def _attention_rows(queries, keys, values):
-    """(P y) for the rows of `queries`: softmax(queries keys^T) values, each row stabilised by its maximum; also
-    returns that chunk's P."""
-    logits = tf.matmul(queries, keys, transpose_b=True)  # (B, c, N)
-    probabilities = tf.nn.softmax(logits, axis=-1)  # subtracts each row's maximum
-    return tf.matmul(probabilities, values), probabilities
+def _transition_rows(queries, keys):
+    """The rows of P for `queries`: softmax(queries keys^T), each row stabilised by its maximum (B, c, N)."""
+    return tf.nn.softmax(tf.matmul(queries, keys, transpose_b=True), axis=-1)
 
 
 def _chunked_attention(features, values, chunk_size: int):
@@ -54,15 +52,18 @@ def _chunked_attention(features, values, chunk_size: int):
             return t[:, :nodes]
 
         query_chunks = by_chunk(f)
-        result = by_node(tf.map_fn(lambda rows: _attention_rows(rows, f, y)[0], query_chunks,
-                                   fn_output_signature=y.dtype))
+        # parallel_iterations=1: in a graph, map_fn and while_loop otherwise run up to 10 chunks at once, holding
+        # that many chunks of P.
+        result_chunks = tf.map_fn(lambda rows: tf.matmul(_transition_rows(rows, f), y), query_chunks,
+                                  fn_output_signature=y.dtype, parallel_iterations=1)
+        result = by_node(result_chunks)
 
         def gradient(upstream):
             upstream_chunks = by_chunk(upstream)
 
             def step(index, d_f, d_y, row_parts):
-                rows, g = query_chunks[index], upstream_chunks[index]
-                out, p = _attention_rows(rows, f, y)  # recomputed: (B, c, K), (B, c, N)
+                rows, g, out = query_chunks[index], upstream_chunks[index], result_chunks[index]
+                p = _transition_rows(rows, f)  # recomputed: (B, c, N)
                 d_p = tf.matmul(g, y, transpose_b=True)
                 d_a = p * (d_p - tf.reduce_sum(g * out, axis=-1, keepdims=True))
                 d_y += tf.matmul(p, g, transpose_a=True)
@@ -73,6 +74,7 @@ def _chunked_attention(features, values, chunk_size: int):
             _, d_f, d_y, row_parts = tf.while_loop(
                 lambda index, *_: index < chunks, step,
                 (tf.constant(0), tf.zeros_like(f), tf.zeros_like(y), tf.TensorArray(f.dtype, size=chunks)),
+                parallel_iterations=1,
             )
             return d_f + by_node(row_parts.stack()), d_y
 
@@ -86,7 +88,7 @@ def diffusion_step(y, features, seed, mu, beta, chunk_size: Optional[int] = None
     docstring); y, seed (B, N, K), features (B, N, D), mu and beta scalars (tensors or floats). `chunk_size`: rows
     of P per step (never the whole P, in either pass); None builds P whole."""
     if chunk_size is None:
-        propagated = _attention_rows(features, features, y)[0]
+        propagated = tf.matmul(_transition_rows(features, features), y)
     else:
         if int(chunk_size) < 1:
             raise ValueError(f"diffusion_step: chunk_size must be a positive number of rows, got {chunk_size}")
