@@ -8,6 +8,7 @@ from li_seg.layers.deformable_alignment import DeformableAlignment
 from li_seg.layers.diagnostics import Histogram, collect_diagnostics
 from li_seg.layers.feature_pyramid_attention import FeaturePyramidAttention
 from li_seg.layers.global_attention_upsample import GlobalAttentionUpsample
+from li_seg.layers.importance_map import ImportanceMap
 from li_seg.layers.inhibition import INHIBITION_KINDS, has_lateral_inhibition, inhibit, intensities
 from li_seg.layers.lateral_inhibition import LateralInhibition
 from li_seg.layers.normalization import BatchNormSettings, batch_norm
@@ -40,6 +41,7 @@ __all__ = [
     "GroupInteraction",
     "Histogram",
     "INHIBITION_KINDS",
+    "ImportanceMap",
     "LateralInhibition",
     "ModulatedDeformableConv2D",
     "PreFilter",

@@ -1,7 +1,8 @@
 """Pure tensor functions the layers call (no variables): DCNv2's modulated deformable convolution, DifNet's random
-walk."""
+walk and its adaptive max pooling to a run-time size."""
 
+from li_seg.ops.adaptive_pooling import adaptive_max_pool2d
 from li_seg.ops.deform_conv import modulated_deform_conv2d
 from li_seg.ops.diffusion import diffusion_step
 
-__all__ = ["diffusion_step", "modulated_deform_conv2d"]
+__all__ = ["adaptive_max_pool2d", "diffusion_step", "modulated_deform_conv2d"]
