@@ -15,6 +15,7 @@ from li_seg.layers.normalization import BatchNormSettings, batch_norm
 from li_seg.layers.pyramid_pooling import pyramid_pooling
 from li_seg.layers.random_walk import RandomWalk
 from li_seg.layers.resize import ResizeToMatch
+from li_seg.layers.similarity_embedding import AdaptiveMaxPoolToMatch, SimilarityEmbedding
 from li_seg.layers.smoothing import (
     SMOOTHING_KINDS,
     AggregatedSmoothing,
@@ -29,6 +30,7 @@ from li_seg.layers.squeeze_excitation import squeeze_excitation
 from li_seg.layers.unit_hook import Unit, UnitHook, UnitHookProvider
 
 __all__ = [
+    "AdaptiveMaxPoolToMatch",
     "AggregatedSmoothing",
     "AggregationCoefficients",
     "AttentionStatistics",
@@ -49,6 +51,7 @@ __all__ = [
     "ResizeToMatch",
     "SMOOTHING_KINDS",
     "SharedSmoothing",
+    "SimilarityEmbedding",
     "Unit",
     "UnitHook",
     "UnitHookProvider",
