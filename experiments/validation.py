@@ -3,16 +3,14 @@ each part is defined (`li_seg.models.model_errors`), and the data, train and eva
 
 from __future__ import annotations
 
-
-def _choice(key: str, value, valid) -> list[str]:
-    return [] if value in valid else [f"{key}={value!r} is not one of {', '.join(map(repr, valid))}"]
+from li_seg.config import choice_errors
 
 
 def data_errors(d) -> list[str]:
     from li_seg import data  # the registered datasets (importing them starts TensorFlow)
 
-    errors = _choice("data.dataset", d.dataset, tuple(data.list_datasets()))
-    errors += _choice("data.data_format", d.data_format, data.DATA_FORMATS)
+    errors = choice_errors("data.dataset", d.dataset, tuple(data.list_datasets()))
+    errors += choice_errors("data.data_format", d.data_format, data.DATA_FORMATS)
     if (d.class_names or d.ignore_value is not None) and d.dataset != "folder":
         errors.append(f"data.class_names / data.ignore_value describe the 'folder' dataset; {d.dataset!r} has its own")
     if d.skip_bad_examples and d.data_format != "raw":
@@ -32,9 +30,9 @@ def train_errors(t) -> list[str]:
     from li_seg.training.schedules import SCHEDULES
     from li_seg.training.strategy import STRATEGIES
 
-    errors = _choice("train.optimizer", t.optimizer, OPTIMIZERS)
-    errors += _choice("train.lr_schedule", t.lr_schedule, SCHEDULES)
-    errors += _choice("train.strategy", t.strategy, STRATEGIES)
+    errors = choice_errors("train.optimizer", t.optimizer, OPTIMIZERS)
+    errors += choice_errors("train.lr_schedule", t.lr_schedule, SCHEDULES)
+    errors += choice_errors("train.strategy", t.strategy, STRATEGIES)
     if (t.train_steps is None) == (t.epochs is None):
         errors.append("set exactly one of train.train_steps and train.epochs")
     if t.train_steps is not None and t.train_steps < 1:

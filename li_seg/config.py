@@ -14,6 +14,11 @@ import dataclasses
 from typing import Optional
 
 
+def choice_errors(key: str, value, valid) -> list[str]:
+    """[] when `value` is one of `valid`, else the one error every config check words the same way."""
+    return [] if value in valid else [f"{key}={value!r} is not one of {', '.join(map(repr, valid))}"]
+
+
 @dataclasses.dataclass(frozen=True)
 class InhibitionConfig:
     """Lateral inhibition in front of dilated convs (LI-Convs paper; `li_seg.layers.inhibition`).

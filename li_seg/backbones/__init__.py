@@ -32,7 +32,7 @@ from li_seg.backbones.mobilenet_v2 import UNIT_POSITIONS, build_mobilenet_v2
 from li_seg.backbones.output_stride import OUTPUT_STRIDES
 from li_seg.backbones.resnet import build_resnet
 from li_seg.backbones.weights import load_backbone_weights
-from li_seg.config import BackboneConfig
+from li_seg.config import BackboneConfig, choice_errors
 from li_seg.layers.inhibition import INHIBITION_UNIT_HOOK
 from li_seg.layers.normalization import BatchNormSettings
 from li_seg.layers.smoothing import SMOOTHING_UNIT_HOOK
@@ -66,19 +66,15 @@ def endpoint_strides(config: BackboneConfig) -> dict[str, int]:
     return resnet_plan.endpoint_strides(config.name, config.layout, config.output_stride)
 
 
-def _choice(key: str, value, valid) -> list[str]:
-    return [] if value in valid else [f"{key}={value!r} is not one of {', '.join(map(repr, valid))}"]
-
-
 def backbone_errors(config: BackboneConfig, where: str = "model.backbone") -> list[str]:
     """What is wrong with `config` (every problem, with the valid values); `where` prefixes the keys. Every
     choice is checked, including those only ResNets read."""
-    errors = _choice(f"{where}.name", config.name, BACKBONES)
-    errors += _choice(f"{where}.output_stride", config.output_stride, OUTPUT_STRIDES)
-    errors += _choice(f"{where}.layout", config.layout, resnet_plan.LAYOUTS)
-    errors += _choice(f"{where}.stem", config.stem, resnet_plan.STEMS)
+    errors = choice_errors(f"{where}.name", config.name, BACKBONES)
+    errors += choice_errors(f"{where}.output_stride", config.output_stride, OUTPUT_STRIDES)
+    errors += choice_errors(f"{where}.layout", config.layout, resnet_plan.LAYOUTS)
+    errors += choice_errors(f"{where}.stem", config.stem, resnet_plan.STEMS)
     if config.normalization is not None:
-        errors += _choice(f"{where}.normalization", config.normalization, NORMALIZATIONS)
+        errors += choice_errors(f"{where}.normalization", config.normalization, NORMALIZATIONS)
     if len(config.stem_widths) != 3 or any(w < 1 for w in config.stem_widths):
         errors.append(f"{where}.stem_widths needs 3 positive widths, got {list(config.stem_widths)}")
     elif config.stem == "plain" and config.stem_widths != BackboneConfig.stem_widths:

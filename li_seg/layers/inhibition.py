@@ -29,7 +29,7 @@ import numpy as np
 import keras
 from keras import ops
 
-from li_seg.config import BackboneConfig, InhibitionConfig
+from li_seg.config import BackboneConfig, InhibitionConfig, choice_errors
 from li_seg.layers.lateral_inhibition import LateralInhibition, argument_errors
 from li_seg.layers.unit_hook import Unit, UnitHook, UnitHookProvider
 
@@ -58,9 +58,7 @@ def inhibition_errors(config: Optional[InhibitionConfig], where: str) -> list[st
     """What is wrong with an InhibitionConfig at key `where` (None = off is fine)."""
     if config is None:
         return []
-    errors = []
-    if config.kind not in INHIBITION_KINDS:
-        errors.append(f"{where}.kind={config.kind!r} is not one of {', '.join(map(repr, INHIBITION_KINDS))}")
+    errors = choice_errors(f"{where}.kind", config.kind, INHIBITION_KINDS)
     return errors + argument_errors(config.zone_size, config.sigma, config.rate, config.intensity_init, f"{where}.")
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import keras
 
-from li_seg.config import AuxHeadConfig
+from li_seg.config import AuxHeadConfig, choice_errors
 from li_seg.layers.aspp import conv_bn_relu
 from li_seg.layers.resize import ResizeToMatch
 
@@ -29,8 +29,7 @@ def aux_head_errors(heads: tuple, endpoints, where: str = "model.aux_heads") -> 
         errors.append(f"{where}: names must be unique and not {RESERVED_NAMES}, got {names}")
     for index, head in enumerate(heads):
         key = f"{where}[{index}]"
-        if head.feature not in endpoints:
-            errors.append(f"{key}.feature={head.feature!r} is not one of {', '.join(map(repr, endpoints))}")
+        errors += choice_errors(f"{key}.feature", head.feature, endpoints)
         if head.channels < 1:
             errors.append(f"{key}.channels must be >= 1, got {head.channels}")
         if not 0.0 <= head.dropout_rate < 1.0:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import keras
 
 from li_seg.backbones import ENDPOINTS, backbone_errors, build_backbone
-from li_seg.config import ModelConfig
+from li_seg.config import ModelConfig, choice_errors
 from li_seg.layers.normalization import BatchNormSettings
 from li_seg.layers.resize import ResizeToMatch
 from li_seg.models import registry
@@ -27,11 +27,8 @@ MAIN_OUTPUT = "logits"
 def model_errors(config: ModelConfig, where: str = "model") -> list[str]:
     """What is wrong with `config`: its architecture, backbone, head, auxiliary heads and BN settings, each checked
     where it is defined, every problem at once with the valid values."""
-    errors = []
-    names = registry.names()
-    if config.architecture not in names:
-        errors.append(f"{where}.architecture={config.architecture!r} is not one of {', '.join(map(repr, names))}")
-    else:
+    errors = choice_errors(f"{where}.architecture", config.architecture, registry.names())
+    if not errors:
         expected = registry.get(config.architecture).config_class
         if type(config.head) is not expected:
             errors.append(f"{where}.head is a {type(config.head).__name__}; architecture {config.architecture!r} "

@@ -23,7 +23,7 @@ import dataclasses
 
 import keras
 
-from li_seg.config import HeadConfig
+from li_seg.config import HeadConfig, choice_errors
 from li_seg.layers.aspp import aspp_v3, conv_bn_relu
 from li_seg.layers.cycle_aspp import CycleASPP
 from li_seg.layers.deformable_alignment import DeformableAlignment
@@ -85,9 +85,8 @@ class CycleNetConfig(HeadConfig):
     classifier_dropout: float = 0.1
 
     def errors(self, model, where: str = "model.head") -> list[str]:
-        errors = [f"{where}.{key}={value!r} is not one of {', '.join(map(repr, valid))}"
-                  for key, value, valid in (("context", self.context, CONTEXTS), ("decoder", self.decoder, DECODERS))
-                  if value not in valid]
+        errors = choice_errors(f"{where}.context", self.context, CONTEXTS)
+        errors += choice_errors(f"{where}.decoder", self.decoder, DECODERS)
         chain, adc = self.cycle_aspp, self.adc
         for key, rates in ((f"{where}.cycle_aspp.rates", chain.rates), (f"{where}.aspp_rates", self.aspp_rates)):
             if not rates or min(rates) < 1:

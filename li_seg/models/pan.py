@@ -24,7 +24,7 @@ from typing import Optional
 
 import keras
 
-from li_seg.config import HeadConfig
+from li_seg.config import HeadConfig, choice_errors
 from li_seg.layers.aspp import conv_bn_relu
 from li_seg.layers.feature_pyramid_attention import FPA_DOWNSAMPLING, FPA_KERNELS, FeaturePyramidAttention
 from li_seg.layers.global_attention_upsample import GAU_ATTENTIONS, GlobalAttentionUpsample
@@ -80,14 +80,12 @@ class PanConfig(HeadConfig):
     ppm_bins: tuple[int, ...] = PSP_BINS
 
     def errors(self, model, where: str = "model.head") -> list[str]:
-        errors = []
         choices = ((f"{where}.context", self.context, CONTEXTS), (f"{where}.decoder", self.decoder, DECODERS),
                    (f"{where}.fpa.kernels", self.fpa.kernels, tuple(FPA_KERNELS)),
                    (f"{where}.fpa.downsampling", self.fpa.downsampling, FPA_DOWNSAMPLING),
                    (f"{where}.gau.attention", self.gau.attention, GAU_ATTENTIONS),
                    (f"{where}.gau.low_kernel", self.gau.low_kernel, (3, 1)))
-        errors += [f"{key}={value!r} is not one of {', '.join(map(repr, valid))}"
-                   for key, value, valid in choices if value not in valid]
+        errors = [error for key, value, valid in choices for error in choice_errors(key, value, valid)]
         if self.channels < 1 or self.se_reduction < 1:
             errors.append(f"{where}.channels and {where}.se_reduction must be positive")
         if self.fpa.pyramid_channels not in (None, 1, self.channels):

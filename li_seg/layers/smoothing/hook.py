@@ -10,7 +10,7 @@ from typing import Optional
 
 import keras
 
-from li_seg.config import BackboneConfig, SmoothingConfig
+from li_seg.config import BackboneConfig, SmoothingConfig, choice_errors
 from li_seg.layers.diagnostics import collect_diagnostics
 from li_seg.layers.smoothing.aggregation import COEFFICIENT_MODES, AggregatedSmoothing, AggregationCoefficients
 from li_seg.layers.smoothing.g_interact import GROUP_INTERACTION_VARIANTS, GroupInteraction
@@ -79,10 +79,8 @@ def smoothing_errors(backbone: BackboneConfig, family: str, positions, where: st
         "kind": SMOOTHING_KINDS, "size_rule": FILTER_SIZE_RULES, "gaussian_variant": GAUSSIAN_VARIANTS,
         "coefficients": COEFFICIENT_MODES, "g_interact_variant": GROUP_INTERACTION_VARIANTS,
     }
-    errors = [
-        f"{key}.{field}={getattr(smoothing, field)!r} is not one of {', '.join(map(repr, valid))}"
-        for field, valid in choices.items() if getattr(smoothing, field) not in valid
-    ]
+    errors = [error for field, valid in choices.items()
+              for error in choice_errors(f"{key}.{field}", getattr(smoothing, field), valid)]
     if smoothing.sigma <= 0:
         errors.append(f"{key}.sigma must be > 0, got {smoothing.sigma}")
     if family != "resnet":
