@@ -36,6 +36,7 @@ def test_the_walk_on_maps_matches_the_reference(chunk_size):
 
 def test_chunk_rule_and_invalid_values():
     assert chunk_rows("auto", MATERIALISED_NODES) is None and chunk_rows("auto", MATERIALISED_NODES + 1) == AUTO_CHUNK
+    assert chunk_rows("auto", None) == AUTO_CHUNK
     assert chunk_rows(None, 10**6) is None and chunk_rows(64, 10) == 64
     with pytest.raises(ValueError, match="chunk_size must be 'auto', None or a positive int, got 0"):
         RandomWalk(chunk_size=0)

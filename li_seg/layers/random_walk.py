@@ -15,6 +15,8 @@ In training the layer publishes mu_t and beta_t (the paper's Table 3) through th
 
 from __future__ import annotations
 
+from typing import Optional
+
 import keras
 from keras import ops
 
@@ -25,10 +27,11 @@ MATERIALISED_NODES = 2048  # P_t of 2,048 nodes: 16 MB per image in float32
 AUTO_CHUNK = 128  # at 4,225 nodes, batch 8: peak 0.08 of P built whole (BUILD_NOTES.md section 16)
 
 
-def chunk_rows(chunk_size, nodes: int):
-    """The rows per chunk `chunk_size` ("auto", None or an int) means for `nodes` nodes (None: P built whole)."""
+def chunk_rows(chunk_size, nodes: Optional[int]):
+    """The rows per chunk `chunk_size` ("auto", None or an int) means for `nodes` nodes, None when unknown at trace
+    time ("auto": chunks, exact for any count). Returns None for P built whole."""
     if chunk_size == "auto":
-        return None if nodes <= MATERIALISED_NODES else AUTO_CHUNK
+        return None if nodes is not None and nodes <= MATERIALISED_NODES else AUTO_CHUNK
     return chunk_size
 
 
@@ -61,12 +64,8 @@ class RandomWalk(keras.layers.Layer):
         nodes = shape[1] * shape[2]
         flat = [ops.reshape(t, (shape[0], nodes, ops.shape(t)[-1])) for t in (y, features, seed)]
         static_nodes = None if y.shape[1] is None or y.shape[2] is None else y.shape[1] * y.shape[2]
-        if self.chunk_size == "auto" and static_nodes is None:
-            rows = AUTO_CHUNK  # unknown size: chunks, which are exact for any node count
-        else:
-            rows = chunk_rows(self.chunk_size, static_nodes)
         mu, beta = ops.cast(self.mu, y.dtype), ops.cast(self.beta, y.dtype)
-        walked = diffusion_step(*flat, mu, beta, chunk_size=rows)
+        walked = diffusion_step(*flat, mu, beta, chunk_size=chunk_rows(self.chunk_size, static_nodes))
         return ops.reshape(walked, shape)
 
     def compute_output_shape(self, input_shape):

@@ -1,4 +1,4 @@
-"""The modulated deformable convolution of DCNv2 (Zhu et al. 2019), built from TensorFlow gathers.
+"""The modulated deformable convolution of DCNv2 (Zhu et al. 2019), built from TensorFlow's bilinear sampling.
 
     y(p0) = b + sum_k w_k * m_k * x(p0 + p_k + dp_k)
 
@@ -12,15 +12,19 @@ DCNv2's semantics (CharlesShang/DCNv2, torchvision.ops.deform_conv2d; PAPERS.md 
   its four integer neighbours are blended, a neighbour outside the map reading 0 (so for -1 < py < 0 only row 0
   contributes, with weight py + 1).
 
-Computation, one kernel tap at a time: the four neighbours' flat indices and bilinear weights (float32 for
-float16 / bfloat16 / float32 inputs, float64 for float64) -> one gather of the four neighbours from the input
-flattened to (B, H W, C) -> their weighted sum times the mask -> a (C, F) matmul accumulated into the output.
-No (B, Ho Wo, kh kw C) im2col tensor is formed: the largest intermediate is a tap's four gathered neighbours,
-(B, 4 Ho Wo, C / G). The sampling has a hand-written gradient (`_sample`) that recomputes the gather in the
-backward pass instead of keeping every tap's neighbours, and scatters into the input with one segment sum;
-offsets (through the bilinear weights; the floor is piecewise constant), mask and kernel are differentiated
-automatically around it. Speed and peak memory against tf.nn.conv2d: BUILD_NOTES.md section 15
-(`python -m scripts.benchmark --measure=deform`).
+Computation, one kernel tap at a time, per (image, deformable group): the tap's sample positions (float32 for
+float16 / bfloat16 / float32 inputs, float64 for float64) -> the (B G, Ho Wo, C / G) bilinear samples times the
+mask -> a (C / G, F) matmul accumulated into the output. No (B, Ho Wo, kh kw C) im2col tensor is formed. Two
+samplers give the same values (`sampler`, "auto" picks one: `_sampler`):
+- "crop_and_resize": 1 x 1 crops of tf.image.crop_and_resize on the input with a zero border
+  (`_crop_and_resize_tap`), a fused sampler with its own gradients for the image and the box corners (offsets).
+- "gather": the four neighbours' flat indices and bilinear weights (`_neighbours`), one gather of the four from
+  the input flattened to (B G, H W, C / G), with a hand-written gradient (`_sample`) that recomputes the gather
+  in the backward pass instead of keeping every tap's neighbours and scatters into the input with one segment
+  sum; offsets (through the bilinear weights; the floor is piecewise constant) and the mask (folded into the
+  weights) are differentiated automatically around it.
+Speed and peak memory against tf.nn.conv2d: BUILD_NOTES.md section 15 (`python -m scripts.benchmark
+--measure=deform`).
 """
 
 from __future__ import annotations
