@@ -1,5 +1,5 @@
-"""python -m scripts.benchmark [--measure=model,pipeline,cost,deform] [--paper=P] [--batch_size=8 --crop=180,240
-    --rounds=5 --steps=10]
+"""python -m scripts.benchmark [--measure=model,pipeline,cost,deform,diffusion] [--paper=P] [--batch_size=8
+    --crop=180,240 --rounds=5 --steps=10]
 
 Side-by-side throughput comparisons, each printed as a ratio of medians over alternating rounds (A, B, A, B, ...
 in one process: these machines are noisy, a slow period hits both contenders and the ratio stays meaningful);
@@ -243,7 +243,7 @@ def main(argv) -> None:
         )
         print_comparison("the same with the gather sampler (float64's; measured in the same alternation)",
                          result["gather"], "deform_gather", "conv", 2.0, ratio_name="time")
-        peaks = {kind: deform.step_peak_mb(kind, FLAGS.batch_size, *crop, FLAGS.deform_channels)
+        peaks = {kind: peak_memory.step_peak_mb(deform.__name__, kind, FLAGS.batch_size, *crop, FLAGS.deform_channels)
                  for kind in deform.KINDS}
         print("  peak memory of one forward + backward (rise of the peak RSS, a fresh process each): "
               + ", ".join(f"{kind} {peak:.0f} MB" for kind, peak in peaks.items()))

@@ -10,7 +10,6 @@ import functools
 import tensorflow as tf
 
 from li_seg.ops import modulated_deform_conv2d
-from scripts.benchmarking import peak_memory
 
 KINDS = ("conv", "deform", "deform_gather")  # deform: the default sampler (crop_and_resize in float32)
 
@@ -30,9 +29,3 @@ def problem(kind: str, batch_size: int, height: int, width: int, channels: int) 
     mask = tf.random.uniform((batch_size, height, width, 9))
     sampler = "gather" if kind == "deform_gather" else "auto"
     return functools.partial(modulated_deform_conv2d, sampler=sampler), [x, offsets, mask, kernel], projection
-
-
-def step_peak_mb(kind: str, batch_size: int, height: int, width: int, channels: int) -> float:
-    """The rise of the peak resident memory (MB) over one forward + backward of `kind`'s problem, in a fresh
-    process (`peak_memory.step_peak_mb`)."""
-    return peak_memory.step_peak_mb(__name__, kind, batch_size, height, width, channels)
