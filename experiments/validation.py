@@ -8,6 +8,7 @@ from li_seg.config import choice_errors
 
 def data_errors(d) -> list[str]:
     from li_seg import data  # the registered datasets (importing them starts TensorFlow)
+    from li_seg.data.info import IGNORE_LABEL
 
     errors = choice_errors("data.dataset", d.dataset, tuple(data.list_datasets()))
     errors += choice_errors("data.data_format", d.data_format, data.DATA_FORMATS)
@@ -22,10 +23,14 @@ def data_errors(d) -> list[str]:
         errors.append(f"need 0 < data.min_scale <= data.max_scale, got {d.min_scale}, {d.max_scale}")
     if d.scale_step < 0:
         errors.append(f"data.scale_step must be >= 0 (0 = continuous), got {d.scale_step}")
+    if not 0 <= d.label_pad_value <= IGNORE_LABEL:
+        errors.append(f"data.label_pad_value must be a class or the ignore label {IGNORE_LABEL}, got "
+                      f"{d.label_pad_value}")
     return errors
 
 
 def train_errors(t) -> list[str]:
+    from li_seg.training.losses import WEIGHT_DECAY_SCOPES
     from li_seg.training.optimizers import OPTIMIZERS
     from li_seg.training.schedules import SCHEDULES
     from li_seg.training.strategy import STRATEGIES
@@ -49,6 +54,7 @@ def train_errors(t) -> list[str]:
         errors.append(f"train.learning_rate must be > 0, got {t.learning_rate}")
     if t.weight_decay < 0:
         errors.append(f"train.weight_decay must be >= 0, got {t.weight_decay}")
+    errors += choice_errors("train.weight_decay_scope", t.weight_decay_scope, WEIGHT_DECAY_SCOPES)
     if t.tpu_address and t.strategy != "tpu":
         errors.append(f"train.tpu_address is set but train.strategy={t.strategy!r}; use --strategy=tpu")
     return errors
@@ -60,6 +66,8 @@ def eval_errors(e) -> list[str]:
         errors.append(f"eval.scales must be positive, got {list(e.scales)}")
     if e.max_examples is not None and e.max_examples < 1:
         errors.append(f"eval.max_examples must be >= 1, got {e.max_examples}")
+    if e.pad_to is not None and e.pad_to < 1:
+        errors.append(f"eval.pad_to must be >= 1 (or null: no padding), got {e.pad_to}")
     return errors
 
 

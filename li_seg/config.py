@@ -185,7 +185,10 @@ class DataConfig:
       be read or have defects, reporting each; by default training stops at the first defect and names its file.
     class_names, ignore_value: the "folder" dataset only: class names (overriding data_dir/classes.json) and the
       stored label value that marks ignored pixels (mapped to li_seg's ignore label 255).
-    crop_size: (height, width) of training crops; images smaller than the crop are padded (labels with ignore).
+    crop_size: (height, width) of training crops; images smaller than the crop are padded (labels with
+      `label_pad_value`).
+    label_pad_value: the label of padded pixels: 255 (ignore, the default: padding is never trained on) or a class
+      (DifNet's code pads with 0, background).
     min_scale, max_scale, scale_step: random scale augmentation; scale_step 0 = continuous uniform, otherwise the
       discrete set {min, min + step, ..., max} (research/deeplab: 0.5, 2.0, 0.25).
     flip: random horizontal flip for training.
@@ -200,6 +203,7 @@ class DataConfig:
     class_names: tuple[str, ...] = ()
     ignore_value: Optional[int] = None
     crop_size: tuple[int, int] = (128, 128)
+    label_pad_value: int = 255
     min_scale: float = 0.5
     max_scale: float = 2.0
     scale_step: float = 0.25
@@ -215,8 +219,11 @@ class TrainConfig:
     train_steps / epochs: exactly one is set (epochs is converted to steps from the train split size).
     optimizer: "sgd" (momentum) or "adam" (adam_epsilon; the LI paper uses 0.01).
     lr_schedule: "poly" (lr * (1 - step / steps) ** poly_power, optional linear warm-up) or "constant".
-    weight_decay: L2 on kernels only (not biases, BN or constrained weights), as a loss term
-      weight_decay * sum(w ** 2) / 2 (TF-slim's l2_regularizer, which the papers' recipes were tuned with).
+    weight_decay: L2 as a loss term weight_decay * sum(w ** 2) / 2 (TF-slim's l2_regularizer, which the papers'
+      recipes were tuned with; the same gradient as PyTorch SGD's weight_decay).
+    weight_decay_scope: which variables it reaches: "kernels" (conv / dense kernels only, not biases, BN or
+      constrained weights: TF-slim's) or "all" (every trainable variable: PyTorch SGD's weight_decay, as
+      DifNet's code).
     lr_multipliers: (regex on variable path, multiplier) pairs; first match wins (DeepLabv2: classifier 10x / 20x).
     trainable_patterns: regexes on variable path; when non-empty only matching variables are trained (the
       rest keep their values; BN statistics still update).
@@ -238,6 +245,7 @@ class TrainConfig:
     end_learning_rate: float = 0.0
     warmup_steps: int = 0
     weight_decay: float = 4e-5
+    weight_decay_scope: str = "kernels"
     lr_multipliers: tuple[tuple[str, float], ...] = ()
     trainable_patterns: tuple[str, ...] = ()
     mixed_precision: bool = False
@@ -262,9 +270,12 @@ class EvalConfig:
     add_flipped_images: also average the horizontally flipped input's probabilities.
     num_image_summaries: images written to TensorBoard as colour overlays per evaluation.
     max_examples: evaluate only the first N images (None = whole split).
+    pad_to: centre-pad each image to at least pad_to x pad_to before predicting and score the original pixels
+      only (DifNet's code pads VOC val to 505); None = each image as it is.
     """
 
     scales: tuple[float, ...] = (1.0,)
     add_flipped_images: bool = False
     num_image_summaries: int = 3
     max_examples: Optional[int] = None
+    pad_to: Optional[int] = None

@@ -10,7 +10,8 @@ Conventions:
   round(size * scale), at least 1.
 - Padding goes at the bottom and right (research/deeplab's pad_to_bounding_box at offset 0): the image with
   `IMAGE_PAD_VALUE` (mid-grey 127.5, research/deeplab's mean pixel, which the [-1, 1] normalisation maps to 0),
-  the label with the ignore label 255, so padded pixels are never trained on.
+  the label with the ignore label 255, so padded pixels are never trained on (`DataConfig.label_pad_value`: a
+  class instead, as DifNet's code pads with background).
 - Crop offsets are uniform over all valid positions and shared by image and label.
 """
 
@@ -55,12 +56,14 @@ def rescale(image: tf.Tensor, label: tf.Tensor, scale: tf.Tensor) -> tuple[tf.Te
     return image, label
 
 
-def pad_to_at_least(image: tf.Tensor, label: tf.Tensor, height: int, width: int) -> tuple[tf.Tensor, tf.Tensor]:
-    """Pads bottom/right to at least (height, width): image with IMAGE_PAD_VALUE, label with the ignore label."""
+def pad_to_at_least(
+    image: tf.Tensor, label: tf.Tensor, height: int, width: int, label_value: int = IGNORE_LABEL
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """Pads bottom/right to at least (height, width): image with IMAGE_PAD_VALUE, label with `label_value`."""
     shape = tf.shape(label)
     paddings = [[0, tf.maximum(height - shape[0], 0)], [0, tf.maximum(width - shape[1], 0)]]
     image = tf.pad(image, paddings + [[0, 0]], constant_values=IMAGE_PAD_VALUE)
-    label = tf.pad(label, paddings, constant_values=IGNORE_LABEL)
+    label = tf.pad(label, paddings, constant_values=tf.cast(label_value, label.dtype))
     return image, label
 
 
@@ -90,7 +93,7 @@ def augment(image: tf.Tensor, label: tf.Tensor, data_config: DataConfig, seed: t
     scale_seed, crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
     scale = sample_scale(scale_seed, data_config.min_scale, data_config.max_scale, data_config.scale_step)
     image, label = rescale(image, label, scale)
-    image, label = pad_to_at_least(image, label, height, width)
+    image, label = pad_to_at_least(image, label, height, width, data_config.label_pad_value)
     image, label = random_crop(image, label, height, width, crop_seed)
     if data_config.flip:
         image, label = random_flip(image, label, flip_seed)

@@ -8,15 +8,19 @@ flipped back) are averaged with equal weights.
 Resizing uses tf.image.resize (half-pixel centres, i.e. align_corners=False, no antialiasing), the TF2 / Keras
 convention; research/deeplab's TF1 code used align_corners=True. At scale 1 nothing is resized, so a single-scale
 prediction is exactly softmax(model(images)).
+
+`pad_to` centre-pads small images first (mid-grey, as training pads) and crops the probabilities back to the
+original pixels: the evaluation of DifNet's code, which pads VOC val to 505 x 505 with label 255.
 """
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 import keras
 import tensorflow as tf
 
+from li_seg.data.augment import IMAGE_PAD_VALUE
 from li_seg.models import main_logits
 
 
@@ -36,11 +40,22 @@ def _probabilities_at_scale(model: keras.Model, images: tf.Tensor, scale: float)
     return tf.nn.softmax(logits, axis=-1)
 
 
+def _centre_padded(images: tf.Tensor, pad_to: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """`images` centre-padded with IMAGE_PAD_VALUE to at least pad_to x pad_to, and the (top, left) offset of the
+    original pixels (DifNet's evaluation: VOC val padded to 505)."""
+    size = tf.shape(images)[1:3]
+    extra = tf.maximum(pad_to - size, 0)
+    before = extra // 2
+    paddings = [[0, 0], [before[0], extra[0] - before[0]], [before[1], extra[1] - before[1]], [0, 0]]
+    return tf.pad(images, paddings, constant_values=IMAGE_PAD_VALUE), before
+
+
 def predict_probabilities(
     model: keras.Model,
     images,
     scales: Sequence[float] = (1.0,),
     add_flipped_images: bool = False,
+    pad_to: Optional[int] = None,
 ) -> tf.Tensor:
     """Averaged softmax probabilities (B, H, W, K), float32, at the resolution of `images`.
 
@@ -52,10 +67,17 @@ def predict_probabilities(
       scales: input scales to average (EvalConfig.scales).
       add_flipped_images: also average the predictions of the horizontally flipped images, flipped back
         (EvalConfig.add_flipped_images).
+      pad_to: centre-pad the images (mid-grey) to at least pad_to x pad_to first and return the probabilities of
+        the original pixels only (EvalConfig.pad_to); None = no padding.
     """
     if not scales:
         raise ValueError("scales must not be empty")
     images = tf.cast(images, tf.float32)
+    if pad_to is not None:
+        size = tf.shape(images)[1:3]
+        padded, offset = _centre_padded(images, pad_to)
+        probabilities = predict_probabilities(model, padded, scales, add_flipped_images)
+        return probabilities[:, offset[0]:offset[0] + size[0], offset[1]:offset[1] + size[1]]
     probabilities = []
     for scale in scales:
         probabilities.append(_probabilities_at_scale(model, images, float(scale)))

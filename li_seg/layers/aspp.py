@@ -90,16 +90,21 @@ def separable_conv_bn_relu(
 
 
 def aspp_v2(
-    x: keras.KerasTensor, num_classes: int, rates: Sequence[int] = (6, 12, 18, 24), name: str = "logits"
+    x: keras.KerasTensor,
+    num_classes: int,
+    rates: Sequence[int] = (6, 12, 18, 24),
+    name: str = "logits",
+    kernel_stddev: float = 0.01,
 ) -> keras.KerasTensor:
-    """DeepLabv2's ASPP: sum over `rates` of a 3x3 conv with bias at that rate to `num_classes` ("logits_rate6")."""
+    """DeepLabv2's ASPP: sum over `rates` of a 3x3 conv with bias at that rate to `num_classes` ("logits_rate6").
+    Kernels drawn from normal(0, kernel_stddev) (DeepLabv2's 0.01), biases zero."""
     branches = [
         keras.layers.Conv2D(
             num_classes,
             3,
             padding="same",
             dilation_rate=rate,
-            kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
+            kernel_initializer=keras.initializers.RandomNormal(stddev=kernel_stddev),
             name=f"{name}_rate{rate}",
         )(x)
         for rate in rates

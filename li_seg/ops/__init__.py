@@ -3,6 +3,6 @@ walk and its adaptive max pooling to a run-time size."""
 
 from li_seg.ops.adaptive_pooling import adaptive_max_pool2d
 from li_seg.ops.deform_conv import modulated_deform_conv2d
-from li_seg.ops.diffusion import diffusion_step
+from li_seg.ops.diffusion import diffusion_step, transition_rows
 
-__all__ = ["adaptive_max_pool2d", "diffusion_step", "modulated_deform_conv2d"]
+__all__ = ["adaptive_max_pool2d", "diffusion_step", "modulated_deform_conv2d", "transition_rows"]

@@ -94,3 +94,10 @@ def diffusion_step(y, features, seed, mu, beta, chunk_size: Optional[int] = None
             raise ValueError(f"diffusion_step: chunk_size must be a positive number of rows, got {chunk_size}")
         propagated = _chunked_attention(features, y, int(chunk_size))
     return beta * (mu * propagated + (1.0 - mu) * seed) + (1.0 - beta) * y
+
+
+def transition_rows(features, nodes) -> tf.Tensor:
+    """Rows `nodes` of P = row-softmax(f f^T) without building P: features (B, N, D), nodes int (R,) node indices
+    -> (B, R, N), each row summing to 1 (DifNet's Fig. 3: where a pixel's score flows from)."""
+    features = tf.convert_to_tensor(features)
+    return _transition_rows(tf.gather(features, nodes, axis=1), features)

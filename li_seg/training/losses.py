@@ -7,7 +7,9 @@ mixed precision.
 
 Weight decay (TrainConfig.weight_decay): weight_decay * sum_w ||w||^2 / 2 over convolution / dense kernels, as
 TF-slim's `l2_regularizer` that research/deeplab's recipes were tuned with (biases, BN and constrained weights
-such as the lateral-inhibition intensity W_L, which the LI paper leaves undecayed, are excluded).
+such as the lateral-inhibition intensity W_L, which the LI paper leaves undecayed, are excluded). Scope "all"
+(TrainConfig.weight_decay_scope) decays every trainable variable instead, as PyTorch SGD's weight_decay, whose
+gradient weight_decay * w is this term's.
 
 Distributed training. Keras optimizers all-reduce gradients with SUM across replicas, so each replica's loss must
 be its share of the global objective. The exact global mean over valid pixels is obtained, inside the replica
@@ -31,6 +33,7 @@ import tensorflow as tf
 
 KERNEL_NAMES = frozenset({"kernel", "depthwise_kernel", "pointwise_kernel"})
 KERNEL_PREFIX = "kernel_"  # a layer with several kernels names each "kernel_<what>" (CliqueConv1x1's "kernel_from_3")
+WEIGHT_DECAY_SCOPES = ("kernels", "all")
 
 
 def cross_entropy_sum(labels, logits, ignore_label: int = 255) -> tuple[tf.Tensor, tf.Tensor]:
@@ -102,14 +105,20 @@ def segmentation_loss(
     return tf.math.divide_no_nan(total, denominator)
 
 
-def weight_decay_variables(variables: Iterable) -> list:
-    """The variables L2 weight decay applies to: trainable, unconstrained kernels (conv, depthwise, pointwise, dense).
+def weight_decay_variables(variables: Iterable, scope: str = "kernels") -> list:
+    """The variables L2 weight decay applies to. scope "kernels" (TrainConfig.weight_decay_scope's default):
+    trainable, unconstrained kernels (conv, depthwise, pointwise, dense); "all": every trainable variable (PyTorch
+    SGD's weight_decay: biases, BN scales and offsets, DifNet's mu / beta logits too).
 
     Keras 3 names a variable by its attribute ("kernel", "depthwise_kernel", ...); `.path` adds the layer
     ("block_1_depthwise/kernel"); a layer holding several kernels names each "kernel_<what>" (CycleASPP's
     per-source 1x1 kernels "kernel_from_<i>"). Biases, BN gamma/beta, moving statistics and variables carrying a
     constraint (the LI intensity W_L, kept in [0, 1]) are left out.
     """
+    if scope not in WEIGHT_DECAY_SCOPES:
+        raise ValueError(f"weight decay scope {scope!r} is not one of {list(WEIGHT_DECAY_SCOPES)}")
+    if scope == "all":
+        return [v for v in variables if v.trainable]
     return [
         v
         for v in variables
@@ -118,9 +127,10 @@ def weight_decay_variables(variables: Iterable) -> list:
     ]
 
 
-def l2_weight_decay(variables: Iterable, weight_decay: float) -> tf.Tensor:
-    """weight_decay * sum(w ** 2) / 2 over `weight_decay_variables(variables)` (TF-slim `l2_regularizer`), float32."""
-    selected = weight_decay_variables(variables)
+def l2_weight_decay(variables: Iterable, weight_decay: float, scope: str = "kernels") -> tf.Tensor:
+    """weight_decay * sum(w ** 2) / 2 over `weight_decay_variables(variables, scope)` (TF-slim `l2_regularizer`),
+    float32."""
+    selected = weight_decay_variables(variables, scope)
     if weight_decay == 0.0 or not selected:
         return tf.constant(0.0, tf.float32)
     return weight_decay * tf.add_n([tf.nn.l2_loss(tf.cast(v, tf.float32)) for v in selected])

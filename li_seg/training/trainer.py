@@ -114,7 +114,7 @@ class Trainer:
                 cross_entropy = segmentation_loss(
                     labels, outputs, ignore_label=ignore, weights=weights, global_num_valid=global_valid
                 )
-                decay = l2_weight_decay(self.variables, train.weight_decay) / num_replicas
+                decay = l2_weight_decay(self.variables, train.weight_decay, train.weight_decay_scope) / num_replicas
                 loss = cross_entropy + decay
                 scaled = self.optimizer.scale_loss(loss) if mixed else loss
             gradients = tape.gradient(scaled, self.variables)
