@@ -30,8 +30,7 @@ def _per_paper(names) -> str:
     return "; ".join(f"{paper}: {', '.join(names(papers.record(paper))) or 'none'}" for paper in papers.PAPERS)
 
 
-flags.DEFINE_string("paper", "li_convs", f"The paper whose tables to use: {', '.join(papers.PAPERS)} (planned: "
-                    f"{', '.join(papers.PLANNED)}).")
+flags.DEFINE_string("paper", "li_convs", f"The paper whose tables to use: {', '.join(papers.PAPERS)}.")
 flags.DEFINE_string("ablation", None, "A row of the paper's tables (default: the paper's main model).")
 flags.DEFINE_enum("mode", "train_and_eval", MODES, "What to do.")
 flags.DEFINE_string(

@@ -74,8 +74,8 @@ PAPER_MODULES = ("li_seg.layers.inhibition", "li_seg.layers.lateral_inhibition",
                  "li_seg.layers.squeeze_excitation", "li_seg.layers.deformable", "li_seg.layers.cycle_aspp",
                  "li_seg.layers.deformable_alignment", "li_seg.layers.random_walk", "li_seg.models.pan",
                  "li_seg.layers.importance_map", "li_seg.layers.similarity_embedding", "li_seg.models.cyclenet",
-                 "experiments.papers.li_convs", "experiments.papers.smoothing", "experiments.papers.pan",
-                 "experiments.papers.cyclenet")
+                 "li_seg.models.difnet", "experiments.papers.li_convs", "experiments.papers.smoothing",
+                 "experiments.papers.pan", "experiments.papers.cyclenet", "experiments.papers.difnet")
 SHARED = ["li_seg/training", "li_seg/evaluation", "li_seg/export", "li_seg/analysis", "scripts/model_table.py",
           "scripts/benchmark.py", "scripts/benchmarking", "experiments/runner.py", "experiments/flags.py"]
 

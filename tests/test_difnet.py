@@ -169,11 +169,24 @@ def test_the_counts_decompose_as_the_structures_say():
                                                  + importance + 10)
 
 
+# Our multiply-accumulates at 321 (the training crop) and 505 (the code's evaluation pad), as
+# `python -m scripts.model_table --paper=difnet [--size=505]` prints them (the paper prints none; a regression pin,
+# the structure is checked by test_flops_at_321_count_the_second_resnet_and_the_walks_on_41_x_41_nodes).
+MACS = {
+    "sim_deeplab_18": (20_369_882_304, 49_663_118_016), "sim_deeplab_34": (37_709_012_160, 91_922_901_696),
+    "sim_deeplab_50": (43_297_830_080, 105_539_701_440), "sim_deeplab_101": (75_135_808_704, 183_117_548_224),
+    "difnet_18": (41_441_671_093, 105_241_905_728), "difnet_34": (76_119_930_805, 189_761_473_088),
+    "difnet_50": (85_715_369_909, 213_141_568_064), "difnet_101": (149_391_327_157, 368_297_261_632),
+}
+
+
 @pytest.mark.parametrize("ablation", [
     name if name.endswith(("_18", "_50")) else pytest.param(name, marks=pytest.mark.slow) for name in PARAMETERS
 ])
-def test_trainable_parameters_are_the_authors_code(ablation):
-    assert model_table.trainable_parameters(_model(ablation, classes=21)) == PARAMETERS[ablation]
+def test_trainable_parameters_are_the_authors_code_and_the_flops_pinned(ablation):
+    model = _model(ablation, classes=21)
+    assert model_table.trainable_parameters(model) == PARAMETERS[ablation]
+    assert tuple(count_flops(model, size, size, "multiply_accumulates") for size in (321, 505)) == MACS[ablation]
 
 
 def test_ablation_rows_without_a_published_count():
@@ -355,3 +368,20 @@ def test_difnet_trains_under_mixed_precision_with_the_walks_in_float32():
     finally:
         keras.mixed_precision.set_global_policy("float32")
 
+
+
+def test_table_4_parts_compose_into_the_whole_model_and_are_timed():
+    """scripts/difnet_table4.py: the diffusion part fed the similarity part's embeddings of the seed part's seed
+    gives the whole model's last walk (the parts share its layers and weights); every part and both models are
+    timed."""
+    from scripts import difnet_table4
+
+    model = _model()
+    parts = difnet_table4.parts(model)
+    images = tf.constant(np.random.default_rng(11).uniform(0, 255, (1, 41, 33, 3)), tf.float32)
+    seed = parts["seed"](images)
+    walked = parts["diffusion"]([seed, *parts["similarity"]([images, seed])])
+    np.testing.assert_allclose(walked, analysis_outputs(model)(images)["walk5"], rtol=1e-5, atol=1e-5)
+    runs = difnet_table4.contenders(model, _model("sim_deeplab_18"), images)
+    assert set(runs) == {"seed", "similarity", "diffusion", "difnet_50", "sim_deeplab_101"}
+    assert all(run(1) > 0 for run in runs.values())

@@ -15,17 +15,12 @@ from experiments.config import ConfigError, ExperimentConfig
 from experiments.papers.record import PaperRecord, Stage
 
 PAPERS = ("li_convs", "smoothing", "pan", "cyclenet", "difnet")
-# The project's papers still to come (README's status table): asking for one says so.
-PLANNED: dict[str, str] = {}
 
 
 def record(paper: str) -> PaperRecord:
-    """The record of `paper`; ConfigError listing the valid papers otherwise (and saying when it is planned)."""
-    if paper in PLANNED:
-        raise ConfigError(f"paper {paper!r}, {PLANNED[paper]}, is not implemented yet; implemented: "
-                          f"{', '.join(PAPERS)}")
+    """The record of `paper`; ConfigError listing the valid papers otherwise."""
     if paper not in PAPERS:
-        raise ConfigError(f"unknown paper {paper!r}; valid papers: {', '.join(PAPERS)} (planned: {', '.join(PLANNED)})")
+        raise ConfigError(f"unknown paper {paper!r}; valid papers: {', '.join(PAPERS)}")
     return importlib.import_module(f"experiments.papers.{paper}").PAPER
 
 
