@@ -8,6 +8,7 @@ from li_seg.config import choice_errors
 
 def data_errors(d) -> list[str]:
     from li_seg import data  # the registered datasets (importing them starts TensorFlow)
+    from li_seg.data.augment import PAD_PLACEMENTS
     from li_seg.data.info import IGNORE_LABEL
 
     errors = choice_errors("data.dataset", d.dataset, tuple(data.list_datasets()))
@@ -23,10 +24,24 @@ def data_errors(d) -> list[str]:
         errors.append(f"need 0 < data.min_scale <= data.max_scale, got {d.min_scale}, {d.max_scale}")
     if d.scale_step < 0:
         errors.append(f"data.scale_step must be >= 0 (0 = continuous), got {d.scale_step}")
-    if not 0 <= d.label_pad_value <= IGNORE_LABEL:
-        errors.append(f"data.label_pad_value must be a class or the ignore label {IGNORE_LABEL}, got "
-                      f"{d.label_pad_value}")
+    errors += choice_errors("data.pad_placement", d.pad_placement, PAD_PLACEMENTS)
+    if not 0.0 <= d.image_pad_value <= 255.0:
+        errors.append(f"data.image_pad_value is an RGB value in [0, 255], got {d.image_pad_value}")
+    classes = _num_classes(d) or IGNORE_LABEL
+    if d.label_pad_value != IGNORE_LABEL and not 0 <= d.label_pad_value < classes:
+        errors.append(f"data.label_pad_value must be a class of {d.dataset!r} (0 .. {classes - 1}) or the ignore "
+                      f"label {IGNORE_LABEL}, got {d.label_pad_value}")
     return errors
+
+
+def _num_classes(d):
+    """The dataset's number of classes; None when it cannot be read here (a folder dataset without its files)."""
+    from li_seg import data
+
+    try:
+        return data.get_dataset_info(d).num_classes
+    except (ValueError, OSError):
+        return None
 
 
 def train_errors(t) -> list[str]:

@@ -189,6 +189,10 @@ class DataConfig:
       `label_pad_value`).
     label_pad_value: the label of padded pixels: 255 (ignore, the default: padding is never trained on) or a class
       (DifNet's code pads with 0, background).
+    image_pad_value: the value of padded image pixels, RGB in [0, 255] before normalisation (127.5: mid-grey,
+      research/deeplab's mean pixel; DifNet's code pads with 0, black); also `EvalConfig.pad_to`'s.
+    pad_placement: where an image smaller than the crop sits in it: "corner" (padding at the bottom and right,
+      research/deeplab's) or "random" (a uniformly random offset, DifNet's code).
     min_scale, max_scale, scale_step: random scale augmentation; scale_step 0 = continuous uniform, otherwise the
       discrete set {min, min + step, ..., max} (research/deeplab: 0.5, 2.0, 0.25).
     flip: random horizontal flip for training.
@@ -204,6 +208,8 @@ class DataConfig:
     ignore_value: Optional[int] = None
     crop_size: tuple[int, int] = (128, 128)
     label_pad_value: int = 255
+    image_pad_value: float = 127.5
+    pad_placement: str = "corner"
     min_scale: float = 0.5
     max_scale: float = 2.0
     scale_step: float = 0.25
@@ -270,8 +276,10 @@ class EvalConfig:
     add_flipped_images: also average the horizontally flipped input's probabilities.
     num_image_summaries: images written to TensorBoard as colour overlays per evaluation.
     max_examples: evaluate only the first N images (None = whole split).
-    pad_to: centre-pad each image to at least pad_to x pad_to before predicting and score the original pixels
-      only (DifNet's code pads VOC val to 505); None = each image as it is.
+    pad_to: centre-pad each image (with `DataConfig.image_pad_value`; an odd remainder's extra pixel at the top /
+      left, as Python 2's round in DifNet's code) to at least pad_to x pad_to before predicting, and score the
+      original pixels only (DifNet's code pads VOC val to 505); None = each image as it is. Evaluation only: the
+      exported SavedModel serves each image as it is.
     """
 
     scales: tuple[float, ...] = (1.0,)

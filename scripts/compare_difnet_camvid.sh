@@ -10,7 +10,7 @@
 # ResNets at OS 8, ASPP-v2, five walks on the second ResNet's levels); the depth is 18 because ResNet-50 / 101 are
 # too slow on 2 CPU cores. From scratch (no ImageNet weights reachable here), so the paper's SGD recipe
 # (lr 2.5e-4, tuned for pretrained ResNets) is replaced by Adam lr 1e-3 with poly decay and weight decay 1e-4 on
-# kernels; 176x240 crops of images scaled 0.4-0.6 (22 x 30 = 660 nodes per walk), batch 8; evaluation at scale 0.5
+# kernels; 176x240 crops of images scaled 0.4-0.6 (23 x 31 = 713 nodes per walk), batch 8; evaluation at scale 0.5
 # scored at 360x480. Re-running resumes (or skips) finished runs.
 set -euo pipefail
 DATA_DIR=${1:-../shared/datasets/camvid}

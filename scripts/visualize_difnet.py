@@ -40,20 +40,20 @@ from absl import app, flags  # noqa: E402
 from experiments import config as config_lib  # noqa: E402
 from li_seg import data  # noqa: E402
 from li_seg.evaluation.visualization import colorize  # noqa: E402
-from li_seg.models.difnet import analysis_outputs  # noqa: E402
+from experiments.papers.difnet import TABLE_3  # noqa: E402
+from li_seg.layers.random_walk import RandomWalk  # noqa: E402
+from li_seg.models.difnet import LEVELS, analysis_outputs, walk_name  # noqa: E402
 from li_seg.ops import transition_rows  # noqa: E402
 from scripts.li_figures import save_figure  # noqa: E402
 from scripts.visualize_li import VisualizationError, dataset_example, load_image, load_trained_model  # noqa: E402
 
 FLAGS = flags.FLAGS
-# Table 3 of the paper: the learned mu_t / beta_t of DifNet on VOC.
-PAPER_TABLE_3 = {1: (0.4159, 0.4159), 2: (0.4193, 0.4825), 3: (0.4077, 0.5104), 4: (0.6520, 0.6570),
-                 5: (0.8956, 0.8451)}
 
 
-def walks(model) -> dict[int, object]:
-    """The model's RandomWalk layers by their place t in the five-walk cascade."""
-    return {int(layer.name[4:]): layer for layer in model.layers if layer.name.startswith("walk")}
+def walks(model) -> dict[int, RandomWalk]:
+    """The model's walks by their place t in the five-walk cascade."""
+    names = {layer.name: layer for layer in model.layers if isinstance(layer, RandomWalk)}
+    return {t: names[walk_name(level)] for t, level in enumerate(LEVELS, start=1) if walk_name(level) in names}
 
 
 def walk_report(model) -> str:
@@ -61,7 +61,7 @@ def walk_report(model) -> str:
     lines = ["walk   mu_t    beta_t   (paper Table 3: mu_t / beta_t)"]
     for t, layer in walks(model).items():
         mu, beta = (float(np.asarray(value)) for value in (layer.mu, layer.beta))
-        lines.append(f"{t:>4}  {mu:.4f}  {beta:.4f}   ({PAPER_TABLE_3[t][0]:.4f} / {PAPER_TABLE_3[t][1]:.4f})")
+        lines.append(f"{t:>4}  {mu:.4f}  {beta:.4f}   ({TABLE_3[t][0]:.4f} / {TABLE_3[t][1]:.4f})")
     return "\n".join(lines)
 
 

@@ -12,12 +12,15 @@ Recipes (`--recipe`; "paper" is every ablation's default and is applied again on
 pascal_context_59, whose presets would otherwise set crop 513; the paper gives no Pascal Context recipe, so the VOC
 one, 200 epochs, serves there too):
 - "paper": "learning rate, learning policy, momentum and weight decay same as DeepLab" (v2): SGD lr 2.5e-4,
-  momentum 0.9, poly 0.9, weight decay 5e-4 on kernels, the new layers (ASPP-v2, H, the Psis, mu / beta) at 10x;
+  momentum 0.9, poly 0.9, weight decay 5e-4 on kernels, the new layers (ASPP-v2, H, the Psis, mu / beta) at 10x
+  and their conv biases at 20x;
   batch 16, 200 epochs of train_aug, crop 321, flip, scales {0.5, 0.6, ..., 1.4} (the code's set; the paper says
   "scale" only).
 - "code": the authors' main.py: one parameter group at an effective lr 2.5e-3 (2.5e-4 x LambdaLR's 10), weight
-  decay 5e-4 on every parameter (biases, BN, a and b too), poly 0.9 for 132,400 steps (200 x ceil(10,582 / 16)),
-  PyTorch's BN momentum 0.1 (Keras 0.9), labels padded with 0 (background), evaluation centre-padded to 505.
+  decay 5e-4 on every parameter (biases, BN, a and b too), poly 0.9 for 200 epochs (main.py's 200 x
+  ceil(10,582 / 16) = 132,400 steps on VOC; li_seg's rounding gives 132,275), PyTorch's BN momentum 0.1 (Keras
+  0.9), small crops padded at a random offset with black (0) and label 0 (background), evaluation centre-padded
+  to 505.
 - "paper_aspp_only": "paper" with only ASPP-v2 (DeepLabv2's classifier proper) at 10x.
 Input normalisation: the caffe layout's default, BGR minus the Caffe mean (what the code feeds its torchvision
 weights); `model.backbone.normalization=imagenet` is what those weights were trained with. The paper starts both
@@ -31,16 +34,14 @@ from experiments.papers.record import CostComparison, PaperRecord, Reported
 from li_seg.config import BackboneConfig, ModelConfig
 from li_seg.models.difnet import DifNetConfig
 
-DEPTHS = (18, 34, 50, 101)
 CROP = 321
 EVAL_PAD = 505
-VOC_TRAIN_AUG = 10582
 BATCH = 16
-CODE_STEPS = 200 * -(-VOC_TRAIN_AUG // BATCH)  # main.py: epochs x len(train_loader) = 132,400
-# "Same as DeepLab": DeepLabv2's classifier at 10x, read here as every layer that does not come from the
-# pretrained ResNets (BUILD_NOTES.md section 16; `paper_aspp_only` narrows it to ASPP-v2).
-NEW_LAYERS_10X = ((r"^aspp_rate\d+/", 10.0), (r"^importance_", 10.0), (r"^psi\d+_", 10.0), (r"^walk\d+/", 10.0))
-ASPP_10X = ((r"^aspp_rate\d+/", 10.0),)
+# "Same as DeepLab": DeepLabv2's classifier at 10x (its biases 20x), read here as every layer that does not come
+# from the pretrained ResNets (BUILD_NOTES.md section 16; `paper_aspp_only` narrows it to ASPP-v2).
+ASPP_10X = ((r"^aspp_rate\d+/bias$", 20.0), (r"^aspp_rate\d+/", 10.0))
+NEW_LAYERS_10X = ((r"^psi\d+_conv/bias$", 20.0), *ASPP_10X, (r"^importance_", 10.0), (r"^psi\d+_", 10.0),
+                  (r"^walk\d+/", 10.0))
 CODE_SCALES = {"data.min_scale": 0.5, "data.max_scale": 1.4, "data.scale_step": 0.1}
 
 
@@ -55,23 +56,24 @@ COMMON = {"train.optimizer": "sgd", "train.momentum": 0.9, "train.lr_schedule": 
 
 
 def paper(cfg: ExperimentConfig) -> ExperimentConfig:
-    """Sec. 4: DeepLabv2's optimiser (lr 2.5e-4, new layers 10x, weight decay 5e-4 on kernels), batch 16, 200
-    epochs, crop 321, flip and the code's scales 0.5-1.4."""
+    """Sec. 4: DeepLabv2's optimiser (lr 2.5e-4, new layers 10x and their conv biases 20x, weight decay 5e-4 on
+    kernels), batch 16, 200 epochs, crop 321, flip and the code's scales 0.5-1.4."""
     return override(cfg, {**COMMON, "train.epochs": 200, "train.train_steps": None, "train.learning_rate": 2.5e-4,
                           "train.weight_decay_scope": "kernels", "train.lr_multipliers": NEW_LAYERS_10X})
 
 
 def paper_aspp_only(cfg: ExperimentConfig) -> ExperimentConfig:
-    """The "paper" recipe with only ASPP-v2 (DeepLabv2's classifier proper) at 10x."""
+    """The "paper" recipe with only ASPP-v2 (DeepLabv2's classifier proper) at 10x, its biases 20x."""
     return override(paper(cfg), {"train.lr_multipliers": ASPP_10X})
 
 
 def code(cfg: ExperimentConfig) -> ExperimentConfig:
     """The authors' main.py and dataset.py (module docstring)."""
     return override(cfg, {
-        **COMMON, "train.epochs": None, "train.train_steps": CODE_STEPS, "train.learning_rate": 2.5e-3,
+        **COMMON, "train.epochs": 200, "train.train_steps": None, "train.learning_rate": 2.5e-3,
         "train.weight_decay_scope": "all", "train.lr_multipliers": (), "model.bn_momentum": 0.9,
-        "data.label_pad_value": 0, "eval.pad_to": EVAL_PAD,
+        "data.label_pad_value": 0, "data.image_pad_value": 0.0, "data.pad_placement": "random",
+        "eval.pad_to": EVAL_PAD,
     })
 
 
@@ -157,14 +159,20 @@ REPORTED = {
     "sim_deeplab_18": _voc("Table 1", 66.33),
     "sim_deeplab_34": _voc("Table 1", 69.76),
     "sim_deeplab_50": _voc("Table 1", 70.78),
-    "sim_deeplab_101": _voc("Table 1", 71.83, 72.54),
     "difnet_18": _voc("Table 1", 70.17, 70.46),
     "difnet_34": _voc("Table 1", 71.84, 71.62),
-    "difnet_50": _voc("Table 1", 72.57, 72.55),
+    "sim_deeplab_101": Reported(miou={"VOC val": 71.83, "VOC test": 72.54, "Pascal Context": 43.6},
+                                source="Table 1 (the one Sim-DeepLab test number), Table 2's DeepLab (depth not "
+                                       "stated)"),
+    "difnet_50": Reported(miou={"VOC val": 72.57, "VOC test": 72.55, "Pascal Context": 44.7,
+                                "Pascal Context (second number)": 45.1},
+                          source="Table 1, Table 2's ResNet-50 DifNet (what its two numbers are is not said)"),
     "difnet_101": Reported(miou={"VOC val": 73.22, "VOC test": 73.21, "Pascal Context": 46.0},
                            source="Table 1, Table 2"),
     "difnet_50_no_aspp": _voc("Table 1", 72.52),
 }
+# Table 3: the learned mu_t / beta_t of DifNet on VOC, t = 1 ... 5 (a diagnostic, not a row).
+TABLE_3 = {1: (0.4159, 0.4159), 2: (0.4193, 0.4825), 3: (0.4077, 0.5104), 4: (0.6520, 0.6570), 5: (0.8956, 0.8451)}
 
 # Table 4 (GTX 1080, 505 x 505): DifNet-50's inference 18 + 15 + 6 = 39 ms against Sim-DeepLab-101's 36 ms (the sum
 # is arithmetic done here), its backward about 1.3x Sim-DeepLab-101's (the ratio of whole training steps is ours).

@@ -8,10 +8,11 @@ Conventions:
 - Resizing uses `tf.image.resize` (half-pixel centres, i.e. align_corners=False, no antialiasing): the image
   bilinear (float32), the label nearest-neighbour (values are never mixed). The scaled size is
   round(size * scale), at least 1.
-- Padding goes at the bottom and right (research/deeplab's pad_to_bounding_box at offset 0): the image with
-  `IMAGE_PAD_VALUE` (mid-grey 127.5, research/deeplab's mean pixel, which the [-1, 1] normalisation maps to 0),
-  the label with the ignore label 255, so padded pixels are never trained on (`DataConfig.label_pad_value`: a
-  class instead, as DifNet's code pads with background).
+- Padding goes at the bottom and right (research/deeplab's pad_to_bounding_box at offset 0; `DataConfig.
+  pad_placement="random"`: the image at a uniformly random offset, as DifNet's code): the image with
+  `DataConfig.image_pad_value` (default `IMAGE_PAD_VALUE`, mid-grey 127.5, research/deeplab's mean pixel, which the
+  [-1, 1] normalisation maps to 0; DifNet's code: 0), the label with the ignore label 255, so padded pixels are
+  never trained on (`DataConfig.label_pad_value`: a class instead, as DifNet's code pads with background).
 - Crop offsets are uniform over all valid positions and shared by image and label.
 """
 
@@ -24,6 +25,7 @@ from li_seg.config import DataConfig
 from li_seg.data.info import IGNORE_LABEL
 
 IMAGE_PAD_VALUE = 127.5
+PAD_PLACEMENTS = ("corner", "random")
 
 
 def scale_set(min_scale: float, max_scale: float, scale_step: float) -> tuple[float, ...]:
@@ -57,12 +59,20 @@ def rescale(image: tf.Tensor, label: tf.Tensor, scale: tf.Tensor) -> tuple[tf.Te
 
 
 def pad_to_at_least(
-    image: tf.Tensor, label: tf.Tensor, height: int, width: int, label_value: int = IGNORE_LABEL
+    image: tf.Tensor, label: tf.Tensor, height: int, width: int, label_value: int = IGNORE_LABEL,
+    image_value: float = IMAGE_PAD_VALUE, seed=None,
 ) -> tuple[tf.Tensor, tf.Tensor]:
-    """Pads bottom/right to at least (height, width): image with IMAGE_PAD_VALUE, label with `label_value`."""
+    """Pads to at least (height, width): image with `image_value`, label with `label_value`; at the bottom / right,
+    or, given a `seed`, the image at a uniformly random offset (DifNet's code: randint(0, missing) rows above)."""
     shape = tf.shape(label)
-    paddings = [[0, tf.maximum(height - shape[0], 0)], [0, tf.maximum(width - shape[1], 0)]]
-    image = tf.pad(image, paddings + [[0, 0]], constant_values=IMAGE_PAD_VALUE)
+    missing = [tf.maximum(height - shape[0], 0), tf.maximum(width - shape[1], 0)]
+    before = [0, 0]
+    if seed is not None:
+        seeds = tf.random.experimental.stateless_split(seed, 2)
+        before = [tf.random.stateless_uniform([], seeds[axis], 0, tf.maximum(missing[axis], 1), tf.int32)
+                  for axis in (0, 1)]
+    paddings = [[before[axis], missing[axis] - before[axis]] for axis in (0, 1)]
+    image = tf.pad(image, paddings + [[0, 0]], constant_values=image_value)
     label = tf.pad(label, paddings, constant_values=tf.cast(label_value, label.dtype))
     return image, label
 
@@ -93,7 +103,10 @@ def augment(image: tf.Tensor, label: tf.Tensor, data_config: DataConfig, seed: t
     scale_seed, crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 3))
     scale = sample_scale(scale_seed, data_config.min_scale, data_config.max_scale, data_config.scale_step)
     image, label = rescale(image, label, scale)
-    image, label = pad_to_at_least(image, label, height, width, data_config.label_pad_value)
+    pad_seed = (tf.random.experimental.stateless_fold_in(crop_seed, 1)
+                if data_config.pad_placement == "random" else None)
+    image, label = pad_to_at_least(image, label, height, width, data_config.label_pad_value,
+                                   data_config.image_pad_value, pad_seed)
     image, label = random_crop(image, label, height, width, crop_seed)
     if data_config.flip:
         image, label = random_flip(image, label, flip_seed)

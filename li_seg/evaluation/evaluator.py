@@ -55,7 +55,8 @@ def evaluate(model, data_config, eval_config, *, strategy: Optional[tf.distribut
     model = inference_model(model)  # the logits only: auxiliary heads are training's
     info = data.get_dataset_info(data_config)
     num_classes, ignore = info.num_classes, info.ignore_label
-    scales, flip, pad_to = tuple(eval_config.scales), eval_config.add_flipped_images, eval_config.pad_to
+    scales, flip = tuple(eval_config.scales), eval_config.add_flipped_images
+    padding = {"pad_to": eval_config.pad_to, "pad_value": data_config.image_pad_value}
 
     dataset = data.build_dataset(
         data_config, data_config.eval_split, training=False, batch_size=1, max_examples=eval_config.max_examples
@@ -76,7 +77,7 @@ def evaluate(model, data_config, eval_config, *, strategy: Optional[tf.distribut
             height, width = batch["height"][i], batch["width"][i]
             image = batch["image"][i : i + 1, :height, :width]
             label = batch["label"][i, :height, :width]
-            probabilities = predict_probabilities(model, image, scales, flip, pad_to)
+            probabilities = predict_probabilities(model, image, scales, flip, **padding)
             prediction = tf.argmax(probabilities[0], axis=-1, output_type=tf.int32)
             total += confusion_matrix(label, prediction, num_classes, ignore)
         return total
@@ -103,7 +104,7 @@ def evaluate(model, data_config, eval_config, *, strategy: Optional[tf.distribut
 
     samples = []
     for example in dataset.take(eval_config.num_image_summaries):
-        probabilities = predict_probabilities(model, example["image"], scales, flip, pad_to)
+        probabilities = predict_probabilities(model, example["image"], scales, flip, **padding)
         samples.append((
             example["image"][0].numpy().astype(np.uint8),
             example["label"][0].numpy(),

@@ -9,8 +9,8 @@ Resizing uses tf.image.resize (half-pixel centres, i.e. align_corners=False, no 
 convention; research/deeplab's TF1 code used align_corners=True. At scale 1 nothing is resized, so a single-scale
 prediction is exactly softmax(model(images)).
 
-`pad_to` centre-pads small images first (mid-grey, as training pads) and crops the probabilities back to the
-original pixels: the evaluation of DifNet's code, which pads VOC val to 505 x 505 with label 255.
+`pad_to` centre-pads small images first (with the training's image pad value) and crops the probabilities back
+to the original pixels: the evaluation of DifNet's code, which pads VOC val to 505 x 505 with label 255.
 """
 
 from __future__ import annotations
@@ -40,14 +40,15 @@ def _probabilities_at_scale(model: keras.Model, images: tf.Tensor, scale: float)
     return tf.nn.softmax(logits, axis=-1)
 
 
-def _centre_padded(images: tf.Tensor, pad_to: int) -> tuple[tf.Tensor, tf.Tensor]:
-    """`images` centre-padded with IMAGE_PAD_VALUE to at least pad_to x pad_to, and the (top, left) offset of the
-    original pixels (DifNet's evaluation: VOC val padded to 505)."""
+def _centre_padded(images: tf.Tensor, pad_to: int, pad_value: float) -> tuple[tf.Tensor, tf.Tensor]:
+    """`images` centre-padded with `pad_value` to at least pad_to x pad_to, and the (top, left) offset of the
+    original pixels: round(missing / 2) before, rounding halves up (DifNet's evaluation, Python 2's round: VOC val
+    padded to 505)."""
     size = tf.shape(images)[1:3]
     extra = tf.maximum(pad_to - size, 0)
-    before = extra // 2
+    before = (extra + 1) // 2
     paddings = [[0, 0], [before[0], extra[0] - before[0]], [before[1], extra[1] - before[1]], [0, 0]]
-    return tf.pad(images, paddings, constant_values=IMAGE_PAD_VALUE), before
+    return tf.pad(images, paddings, constant_values=pad_value), before
 
 
 def predict_probabilities(
@@ -56,6 +57,7 @@ def predict_probabilities(
     scales: Sequence[float] = (1.0,),
     add_flipped_images: bool = False,
     pad_to: Optional[int] = None,
+    pad_value: float = IMAGE_PAD_VALUE,
 ) -> tf.Tensor:
     """Averaged softmax probabilities (B, H, W, K), float32, at the resolution of `images`.
 
@@ -67,15 +69,15 @@ def predict_probabilities(
       scales: input scales to average (EvalConfig.scales).
       add_flipped_images: also average the predictions of the horizontally flipped images, flipped back
         (EvalConfig.add_flipped_images).
-      pad_to: centre-pad the images (mid-grey) to at least pad_to x pad_to first and return the probabilities of
-        the original pixels only (EvalConfig.pad_to); None = no padding.
+      pad_to: centre-pad the images with `pad_value` (DataConfig.image_pad_value) to at least pad_to x pad_to first
+        and return the probabilities of the original pixels only (EvalConfig.pad_to); None = no padding.
     """
     if not scales:
         raise ValueError("scales must not be empty")
     images = tf.cast(images, tf.float32)
     if pad_to is not None:
         size = tf.shape(images)[1:3]
-        padded, offset = _centre_padded(images, pad_to)
+        padded, offset = _centre_padded(images, pad_to, pad_value)
         probabilities = predict_probabilities(model, padded, scales, add_flipped_images)
         return probabilities[:, offset[0]:offset[0] + size[0], offset[1]:offset[1] + size[1]]
     probabilities = []

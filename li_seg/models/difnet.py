@@ -28,6 +28,7 @@ from li_seg.layers.aspp import aspp_v2
 from li_seg.layers.importance_map import ImportanceMap
 from li_seg.layers.random_walk import RandomWalk
 from li_seg.layers.similarity_embedding import SimilarityEmbedding
+from li_seg.models.builder import main_logits
 
 ARCHITECTURE = "difnet"
 LEVELS = ("input", "block1", "block2", "block3", "block4")  # the cascade's order (model_difnet.py's forward)
@@ -123,8 +124,12 @@ def build_head(config, features, images, num_classes: int, bn):
 def analysis_outputs(model: keras.Model) -> keras.Model:
     """A model of the same layers and weights returning what the paper's figures show (not in the serving
     signature): {"score_map": x, "importance": M, "seed": s, "psi<t>": Psi_t, "walk<t>": y_{t+1}} at OS 8, plus
-    "logits" (the model's output). For Sim-DeepLab only "score_map" and "logits"."""
+    "logits" (the model's logits). For Sim-DeepLab only "score_map" and "logits". ValueError for a model of another
+    architecture."""
     names = {layer.name for layer in model.layers}
+    if "score_map" not in names:
+        raise ValueError(f"model {model.name!r} is no {ARCHITECTURE!r} model (no 'score_map' layer): analysis_outputs "
+                         "reads DifNet's and Sim-DeepLab's layers")
     outputs = {"score_map": model.get_layer("score_map").output}
     if "seed" in names:  # M and Psi_t are read where they are consumed (a sub-model's .output is its own graph's)
         outputs["importance"] = model.get_layer("seed").input[1]
@@ -133,5 +138,5 @@ def analysis_outputs(model: keras.Model) -> keras.Model:
         if walk in names:
             outputs[walk.replace("walk", "psi")] = model.get_layer(walk).input[1]
             outputs[walk] = model.get_layer(walk).output
-    outputs["logits"] = model.output
+    outputs["logits"] = main_logits(model.output)
     return keras.Model(model.input, outputs, name=f"{model.name}_analysis")

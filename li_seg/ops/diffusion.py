@@ -98,6 +98,13 @@ def diffusion_step(y, features, seed, mu, beta, chunk_size: Optional[int] = None
 
 def transition_rows(features, nodes) -> tf.Tensor:
     """Rows `nodes` of P = row-softmax(f f^T) without building P: features (B, N, D), nodes int (R,) node indices
-    -> (B, R, N), each row summing to 1 (DifNet's Fig. 3: where a pixel's score flows from)."""
+    in [0, N) -> (B, R, N), each row summing to 1 (DifNet's Fig. 3: where a pixel's score flows from).
+    InvalidArgumentError naming the range for an index outside it."""
     features = tf.convert_to_tensor(features)
-    return _transition_rows(tf.gather(features, nodes, axis=1), features)
+    nodes = tf.convert_to_tensor(nodes, tf.int32)
+    count = tf.shape(features)[1]
+    checks = [tf.debugging.assert_non_negative(nodes, message="transition_rows: node indices must be >= 0"),
+              tf.debugging.assert_less(nodes, count, message="transition_rows: node indices must be < N, the "
+                                                             "number of nodes")]
+    with tf.control_dependencies(checks):
+        return _transition_rows(tf.gather(features, nodes, axis=1), features)
