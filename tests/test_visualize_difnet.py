@@ -5,10 +5,8 @@ against the NumPy reference, and the tool's error messages."""
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
-from experiments import config as config_lib
 from experiments.papers import difnet
 from li_seg.data import get_dataset_info
 from li_seg.models import build_model
@@ -16,6 +14,7 @@ from li_seg.models.difnet import analysis_outputs
 from scripts import visualize_difnet
 
 from tests import difnet_reference as ref
+from tests.model_dir_helpers import write_model_dir
 from tests.test_visualize_li import assert_png
 
 
@@ -28,10 +27,7 @@ def make_model_dir(path, ablation, seed):
     for weight in model.weights:
         if weight.path.endswith(("mu_logit", "beta_logit")):
             weight.assign(np.float32(rng.uniform(-2, 2)))
-    path.mkdir(parents=True)
-    config_lib.save(cfg, path / "config.json")
-    manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(path / "checkpoints"), 1, "ckpt")
-    manager.save(checkpoint_number=1)
+    write_model_dir(path, cfg, model)
     return model
 
 

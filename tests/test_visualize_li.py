@@ -4,7 +4,6 @@ maps, baseline vs LI) from model dirs, the LI equation on the plotted features, 
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 from PIL import Image
 
 from experiments import config as config_lib
@@ -12,6 +11,8 @@ from experiments.papers import li_convs
 from li_seg.data import get_dataset_info
 from li_seg.models import build_model
 from scripts import visualize_li
+
+from tests.model_dir_helpers import write_model_dir
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -25,10 +26,7 @@ def make_model_dir(path, ablation, seed):
     rng = np.random.default_rng(seed)
     for _, layer in visualize_li.li_layers(model).values():
         layer.intensity.assign(rng.uniform(0.0, 1.0, layer.intensity.shape).astype(np.float32))
-    path.mkdir(parents=True)
-    config_lib.save(cfg, path / "config.json")
-    manager = tf.train.CheckpointManager(tf.train.Checkpoint(model=model), str(path / "checkpoints"), 1, "ckpt")
-    manager.save(checkpoint_number=1)
+    write_model_dir(path, cfg, model)
     return model
 
 
