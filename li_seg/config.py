@@ -88,8 +88,15 @@ class BackboneConfig:
       research/deeplab's mean RGB), "imagenet" ((x / 255 - mean) / std: torchvision), "caffe_bgr" (BGR order
       minus the Caffe mean: DeepLabv2, DifNet). None = the backbone's convention (MobileNetV2 "unit_range";
       ResNet by layout: slim "mean_rgb", torchvision "imagenet", caffe "caffe_bgr").
-    weights: path to pretrained weights (a Keras .h5 / .weights.h5 file, or a TF checkpoint prefix of this
-      backbone); None = random initialisation. Nothing is ever downloaded.
+    weights: path to pretrained weights: a file users of the papers have on disk (TF-slim / research/deeplab /
+      Wang & Ji TF1 checkpoints, keras.applications .h5, torchvision / timm / PyTorch-Encoding / mmsegmentation
+      .pth or .safetensors) or one of ours (.weights.h5, TF checkpoint prefix); `li_seg.weights`, README
+      "Pretrained weights". None = random initialisation. Nothing is ever downloaded.
+    weights_format: the format of `weights` (`li_seg.weights.FORMATS`); None = detected from the file.
+    bn_epsilon: the epsilon of the backbone's BN layers; None = the pretrained weights' (the network they were
+      trained in: 1e-5 TF-slim / torchvision, 1.001e-5 keras.applications ResNet, 1e-3 MobileNetV2 and Wang & Ji's
+      DeepLabv2), else the backbone's convention (ResNet 1e-5, MobileNetV2 1e-3). A value that contradicts the
+      weights' is refused when they load.
     inhibition: LI (or RD) in front of the 3x3 conv of chosen units (LI-MobileNetV2, LI-ResNet; a unit hook of
       `li_seg.layers.inhibition`); None = off.
     inhibition_positions: where, by unit name: MobileNetV2 "rb1" ... "rb17" (between expansion and depthwise),
@@ -108,6 +115,8 @@ class BackboneConfig:
     stem_widths: tuple[int, int, int] = (64, 64, 128)
     normalization: Optional[str] = None
     weights: Optional[str] = None
+    weights_format: Optional[str] = None
+    bn_epsilon: Optional[float] = None
     inhibition: Optional[InhibitionConfig] = None
     inhibition_positions: tuple[str, ...] = ()
     smoothing: Optional[SmoothingConfig] = None

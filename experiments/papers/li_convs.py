@@ -1,7 +1,8 @@
 """LI-Convs: "Dilated Convolutions with Lateral Inhibitions for Semantic Image Segmentation" (Wang et al.).
 
 PAPERS.md section 1. DeepLabv3 / v3+ at output stride 16 with the depthwise-separable ASPP (rates 6, 12, 18, image
-pooling) on MobileNetV2 or research/deeplab's ResNet-50 beta (multi-grid 1, 2, 4), with lateral inhibition (LI)
+pooling) on MobileNetV2 or research/deeplab's ResNet-50 beta (multi-grid 1, 2, 4; inputs scaled to [-1, 1] as
+research/deeplab feeds its beta checkpoints), with lateral inhibition (LI)
 in the ASPP (LI-ASPP), in the backbone (LI-MNV2 at RB 10, 13, 16; LI-ResNet-50 at conv5_3), or both. Every row of
 Tables I-V is one ablation below; the main model (Table IV's last row) is `li_mnv2_li_aspp`.
 
@@ -29,7 +30,8 @@ LI = InhibitionConfig(kind="li", zone_size=3, sigma=1.0, rate=1, intensity_init=
 RD = InhibitionConfig(kind="rd")
 
 MOBILENET_V2 = BackboneConfig(name="mobilenet_v2", output_stride=16)
-RESNET50_BETA = BackboneConfig(name="resnet50", output_stride=16, multi_grid=(1, 2, 4), stem="beta")
+RESNET50_BETA = BackboneConfig(name="resnet50", output_stride=16, multi_grid=(1, 2, 4), stem="beta",
+                               normalization="unit_range")
 
 ASPP = ModelConfig(
     architecture="deeplabv3",

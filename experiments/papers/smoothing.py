@@ -1,18 +1,21 @@
 """Efficient smoothing of dilated convolutions (Ziegler et al.) with Wang & Ji's SS Conv and G Interact.
 
 PAPERS.md section 2. DeepLabv2 on ResNet-101 (v1, 7x7 stem) at output stride 8: block3's 23 units at rate 2,
-block4's 3 units at rate 4, BN frozen; ASPP-v2 (3x3 convs with bias to the classes at rates 6, 12, 18, 24, summed)
-stays unsmoothed. Each ablation smooths the 3x3 conv2 of every block3 and block4 unit
-(`li_seg.layers.smoothing`): a pre-filter on its input, or G Interact on its output. Filter sizes follow the
-paper's rule s = r (2 x 2 in block3, 4 x 4 in block4) unless `model.backbone.smoothing.size_rule=code` (the
-released code's s = r - 1); every paper-versus-code option is a field of `SmoothingConfig`.
+block4's 3 units at rate 4, BN frozen, in the caffe layout (the stride on the first 1x1 conv of a block's first
+unit), Caffe's BGR input and BN epsilon 1e-3 of the authors' code (Wang & Ji's TF port of DeepLab's Caffe
+ResNet-101); ASPP-v2 (3x3 convs with bias to the classes at rates 6, 12, 18, 24, summed) stays unsmoothed. Each
+ablation smooths the 3x3 conv2 of every block3 and block4 unit (`li_seg.layers.smoothing`): a pre-filter on its
+input, or G Interact on its output. Filter sizes follow the paper's rule s = r (2 x 2 in block3, 4 x 4 in
+block4) unless `model.backbone.smoothing.size_rule=code` (the released code's s = r - 1); every paper-versus-code
+option is a field of `SmoothingConfig`.
 
 Recipes (`--recipe`): "voc" (the ablations' default; Sec. IV): SGD momentum 0.9, poly 0.9, lr 0.002, weight decay
 1e-4 on weights only, batch 10, crop 321, 20,000 steps, classifier (ASPP-v2) weights 10x and biases 20x the lr;
 "cityscapes": the same with lr 1e-4, batch 3, crop 721 (the code: 719), 80,000 steps. Random scale 0.5-1.5
 (continuous) and mirroring are the authors' data pipeline (the DeepLab-ResNet TF image reader their code builds on).
-The paper starts from DeepLabv2 pre-trained on MS-COCO: pass a li_seg checkpoint of this model with
-`--init_checkpoint`, or backbone weights with `model.backbone.weights` (README); random initialisation otherwise.
+The paper starts from DeepLabv2 pre-trained on MS-COCO, Wang & Ji's deeplab_resnet_init.ckpt: as backbone
+weights (`model.backbone.weights`; its classifier is random) or whole with `--init_checkpoint` (README "Pretrained
+weights"); random initialisation otherwise.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from experiments.papers.record import CostComparison, PaperRecord, Reported
 from li_seg.config import BackboneConfig, ModelConfig, SmoothingConfig
 from li_seg.models.deeplab import DeepLabConfig
 
-RESNET101_OS8 = BackboneConfig(name="resnet101", output_stride=8, multi_grid=None, stem="plain")
+# bn_epsilon: the authors' code runs tf.contrib's batch_norm, whose default epsilon is 1e-3 (Caffe's was 1e-5).
+RESNET101_OS8 = BackboneConfig(name="resnet101", output_stride=8, multi_grid=None, stem="plain", layout="caffe",
+                               bn_epsilon=1e-3)
 DEEPLABV2 = ModelConfig(
     architecture="deeplabv2", backbone=RESNET101_OS8, head=DeepLabConfig(atrous_rates=(6, 12, 18, 24)), frozen_bn=True
 )

@@ -22,6 +22,7 @@ convs. A new option of that kind is a `UnitHookProvider` in its layer's module a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from typing import Optional
 
 import keras
@@ -31,11 +32,11 @@ from li_seg.backbones.input_normalization import NORMALIZATIONS
 from li_seg.backbones.mobilenet_v2 import UNIT_POSITIONS, build_mobilenet_v2
 from li_seg.backbones.output_stride import OUTPUT_STRIDES
 from li_seg.backbones.resnet import build_resnet
-from li_seg.backbones.weights import load_backbone_weights
 from li_seg.config import BackboneConfig, choice_errors
 from li_seg.layers.inhibition import INHIBITION_UNIT_HOOK
 from li_seg.layers.normalization import BatchNormSettings
 from li_seg.layers.smoothing import SMOOTHING_UNIT_HOOK
+from li_seg.weights import FORMATS, load_backbone_weights, source_bn_epsilon
 
 BACKBONES = ("mobilenet_v2",) + tuple(resnet_plan.RESNETS)
 ENDPOINTS = ("input", "stem", "block1", "block2", "block3", "block4", "low_level")
@@ -73,6 +74,10 @@ def backbone_errors(config: BackboneConfig, where: str = "model.backbone") -> li
     errors += choice_errors(f"{where}.output_stride", config.output_stride, OUTPUT_STRIDES)
     errors += choice_errors(f"{where}.layout", config.layout, resnet_plan.LAYOUTS)
     errors += choice_errors(f"{where}.stem", config.stem, resnet_plan.STEMS)
+    if config.weights_format is not None:
+        errors += choice_errors(f"{where}.weights_format", config.weights_format, FORMATS)
+    if config.bn_epsilon is not None and not config.bn_epsilon > 0:
+        errors.append(f"{where}.bn_epsilon must be positive, got {config.bn_epsilon}")
     if config.normalization is not None:
         errors += choice_errors(f"{where}.normalization", config.normalization, NORMALIZATIONS)
     if len(config.stem_widths) != 3 or any(w < 1 for w in config.stem_widths):
@@ -99,12 +104,19 @@ def build_backbone(config: BackboneConfig, bn: BatchNormSettings, name: Optional
     """The backbone `config` describes, its BN layers built from `bn`, its unit hooks from `config`'s options
     (UNIT_HOOKS), named `name` (default `config.name`; another name also scopes its variables).
 
-    Loads `config.weights` when set (see `load_backbone_weights`). Raises ValueError naming every problem of an
-    invalid config (`backbone_errors`).
+    Loads `config.weights` when set (`li_seg.weights.load_backbone_weights`), its BN layers built with the
+    weights' epsilon unless `config.bn_epsilon` is set. Raises ValueError naming every problem of an invalid
+    config (`backbone_errors`), FileNotFoundError / ValueError for weights that are missing or not this
+    backbone's.
     """
     errors = backbone_errors(config, "backbone")
     if errors:
         raise ValueError("invalid backbone configuration:\n  - " + "\n  - ".join(errors))
+    epsilon = config.bn_epsilon
+    if epsilon is None and config.weights:
+        epsilon = source_bn_epsilon(config.weights, family(config.name), config.weights_format)
+    if epsilon is not None:
+        bn = dataclasses.replace(bn, epsilon=epsilon)
     name = name or config.name
     scope = keras.name_scope(name) if name != config.name else contextlib.nullcontext()
     with scope:
@@ -112,5 +124,5 @@ def build_backbone(config: BackboneConfig, bn: BatchNormSettings, name: Optional
         build = build_mobilenet_v2 if config.name == "mobilenet_v2" else build_resnet
         backbone = build(config, bn, hooks, name)
     if config.weights:
-        load_backbone_weights(backbone, config.weights)
+        load_backbone_weights(backbone, config.weights, config.weights_format)
     return backbone

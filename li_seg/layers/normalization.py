@@ -9,6 +9,7 @@ TF-slim ResNet and research/deeplab's ASPP / decoder: 1e-5).
 from __future__ import annotations
 
 import dataclasses
+from typing import Optional
 
 import keras
 
@@ -25,11 +26,14 @@ class BatchNormSettings:
     synchronized: statistics all-reduced across replicas (keras BatchNormalization(synchronized=True)).
     frozen: the layer is not trainable; Keras 3 then also runs it in inference mode (moving statistics used and
       never updated), as in the DeepLabv2 recipe.
+    epsilon: overrides the structure's epsilon (a backbone's, set to its pretrained weights' by
+      `li_seg.backbones.build_backbone`); None = the structure's.
     """
 
     momentum: float = DEFAULT_MOMENTUM
     synchronized: bool = False
     frozen: bool = False
+    epsilon: Optional[float] = None
 
     @classmethod
     def from_model_config(cls, config: ModelConfig) -> "BatchNormSettings":
@@ -39,9 +43,11 @@ class BatchNormSettings:
 
 
 def batch_norm(settings: BatchNormSettings, epsilon: float, name: str) -> keras.layers.BatchNormalization:
-    """A BatchNormalization layer (scale and centre on) built from `settings`."""
+    """A BatchNormalization layer (scale and centre on) built from `settings`, with the structure's `epsilon`
+    unless the settings override it."""
     layer = keras.layers.BatchNormalization(
-        momentum=settings.momentum, epsilon=epsilon, synchronized=settings.synchronized, name=name
+        momentum=settings.momentum, epsilon=epsilon if settings.epsilon is None else settings.epsilon,
+        synchronized=settings.synchronized, name=name,
     )
     layer.trainable = not settings.frozen
     return layer

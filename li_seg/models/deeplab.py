@@ -35,7 +35,8 @@ ASPP_V2_BRANCHES = 4
 class DeepLabConfig(HeadConfig):
     """The head of the DeepLab architectures ("deeplabv2", "deeplabv3", "deeplabv3plus").
 
-    atrous_rates: ASPP rates (v3: the three atrous branches; v2: the four summed convs).
+    atrous_rates: ASPP rates (v3: the atrous branches, none for research/deeplab's MobileNetV2 VOC models, whose
+      ASPP is image pooling + 1x1; v2: the four summed convs).
     aspp_separable: v3 ASPP atrous branches as depthwise-separable convs (research/deeplab MobileNetV2/LI paper).
     aspp_channels: width of the v3 ASPP branches and of its projection.
     image_pooling: v3 ASPP image-pooling branch.
@@ -61,7 +62,7 @@ class DeepLabConfig(HeadConfig):
         errors = []
         if not 0.0 <= self.dropout_rate < 1.0:
             errors.append(f"{where}.dropout_rate must be in [0, 1), got {self.dropout_rate}")
-        if not self.atrous_rates or any(r < 1 for r in self.atrous_rates):
+        if any(r < 1 for r in self.atrous_rates):
             errors.append(f"{where}.atrous_rates must be positive integers, got {list(self.atrous_rates)}")
         if model.architecture == "deeplabv2" and len(self.atrous_rates) != ASPP_V2_BRANCHES:
             errors.append(f"deeplabv2's ASPP-v2 sums four branches; got atrous_rates {list(self.atrous_rates)}")

@@ -121,7 +121,8 @@ def resolve_checkpoint(model_dir, which: str = "auto") -> str:
     """A checkpoint path for evaluation or export.
 
     which: "best" (best/ by mIoU), "latest" (checkpoints/), "auto" (best if one exists, else latest), or an
-    explicit checkpoint path (a prefix such as .../ckpt-600).
+    explicit checkpoint path (a prefix such as .../ckpt-600, a research/deeplab model.ckpt-30000, or a whole
+    model's .weights.h5).
     """
     model_dir = pathlib.Path(model_dir)
     found = {
@@ -133,10 +134,10 @@ def resolve_checkpoint(model_dir, which: str = "auto") -> str:
     elif which in found:
         path = found[which]
     else:
-        if not tf.io.gfile.exists(which + ".index"):
+        if not tf.io.gfile.exists(which + ".index") and not (which.endswith(".h5") and tf.io.gfile.exists(which)):
             raise FileNotFoundError(
-                f"checkpoint {which!r} not found (expected the file {which}.index); pass 'best', 'latest' or "
-                "a checkpoint prefix such as MODEL_DIR/checkpoints/ckpt-1000"
+                f"checkpoint {which!r} not found (expected the file {which}.index); pass 'best', 'latest', "
+                "a checkpoint prefix such as MODEL_DIR/checkpoints/ckpt-1000 or a whole model's .weights.h5"
             )
         return which
     if not path:
@@ -148,8 +149,12 @@ def resolve_checkpoint(model_dir, which: str = "auto") -> str:
 
 
 def restore_model(model, path: str) -> None:
-    """Restores only the model's variables from a training checkpoint (optimizer state is ignored)."""
-    tf.train.Checkpoint(model=model).restore(path).expect_partial().assert_existing_objects_matched()
+    """Restores only the model's variables from a training checkpoint (optimizer state is ignored), or from a whole
+    model's pretrained weights: a research/deeplab or Wang & Ji DeepLabv2 TF1 checkpoint, a whole-model
+    .weights.h5 (`li_seg.weights.load_model_weights`)."""
+    from li_seg.weights import load_model_weights
+
+    load_model_weights(model, path)
 
 
 def load_trained_model(model_config, num_classes: int, model_dir, which: str = "auto", strategy=None):

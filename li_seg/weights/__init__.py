@@ -1,0 +1,240 @@
+"""Pretrained weights from the files the papers' users have on disk, into our backbones and DeepLab models. Nothing
+is ever downloaded.
+
+Formats (`FORMATS`; detected from the file by `detect_format`, or named):
+- "keras": a Keras 3 .weights.h5 of one of our backbones (saved with `backbone.save_weights`, or written by
+  `python -m scripts.convert_weights`), matched by structure.
+- "tf_checkpoint": a TF2 object-based checkpoint prefix written by tf.train.Checkpoint(backbone=backbone).
+- "keras_applications": keras.applications' MobileNetV2 and ResNet50 / 101 / 152 HDF5 files
+  (`li_seg.weights.keras_applications`).
+- "tf_slim": TF1 checkpoints with TF-slim / research/deeplab variable names: slim's resnet_v1_50 / 101 / 152,
+  research/deeplab's resnet_v1_*_beta and MobileNetV2, and whole research/deeplab DeepLabv3 / v3+ models
+  (`li_seg.weights.tf_slim`).
+- "deeplabv2_tf": the TF DeepLabv2 ResNet-101 of Wang & Ji (converted from Caffe), backbone and classifier
+  (`li_seg.weights.deeplabv2_tf`).
+- "torch": PyTorch state dicts (.pth / .pt / .bin via `li_seg.weights.pth`, no torch needed; .safetensors) of
+  torchvision / timm ResNets, PyTorch-Encoding's deep-base and mmsegmentation's ResNetV1c
+  (`li_seg.weights.torch_resnet`).
+
+Entry points: `load_backbone_weights` (BackboneConfig.weights: a backbone's weights, the rest of the file such as a
+classifier ignored by name), `load_model_weights` (--init_checkpoint / --checkpoint: a whole model: our
+checkpoints, a whole-model .weights.h5, or a research/deeplab / Wang & Ji checkpoint with its head), and
+`source_bn_epsilon` (the epsilon the file's network used, which `li_seg.backbones.build_backbone` gives the
+backbone's BN layers unless BackboneConfig.bn_epsilon says otherwise). Every table-based load is strict: a file
+that is not the network's weights raises `MappingError` naming every unmatched, missing or mis-shaped variable,
+and nothing is loaded.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from typing import Optional
+
+import h5py
+import keras
+import tensorflow as tf
+
+from li_seg.weights import deeplabv2_tf, keras_applications, sources, tf_slim, torch_resnet
+from li_seg.weights.mapping import (
+    Mapping, MappingError, assign, check_bn_epsilon, layers_with_weights, match,
+)
+
+FORMATS = ("keras", "tf_checkpoint", "keras_applications", "tf_slim", "deeplabv2_tf", "torch")
+EPSILON_ATTRIBUTE = "li_seg_bn_epsilon"  # written into a converted .weights.h5 (scripts/convert_weights.py)
+
+__all__ = [
+    "EPSILON_ATTRIBUTE", "FORMATS", "MappingError", "backbone_mapping", "detect_format", "load_backbone_weights",
+    "load_model_weights", "model_mapping", "read_tensors", "source_bn_epsilon",
+]
+
+_HOW_TO = (
+    "Nothing is downloaded: put the file on disk and pass its path as model.backbone.weights (command line: "
+    "--params_override 'model.backbone.weights=/path/to/file'), or a whole model's checkpoint as --init_checkpoint; "
+    "README 'Pretrained weights' lists the files each paper starts from."
+)
+
+
+def detect_format(path: str) -> str:
+    """The format of the file at `path` (see the module docstring), from its name and contents."""
+    path = str(path)
+    if sources.is_tf_checkpoint(path):
+        if sources.is_object_based_checkpoint(path):
+            return "tf_checkpoint"
+        keys = set(sources.read_checkpoint(path))
+        return "deeplabv2_tf" if deeplabv2_tf.holds(keys) else "tf_slim"
+    if not sources.exists(path):
+        suffix = " (a TF checkpoint is named by its prefix: PREFIX.index must exist)" if path.endswith(
+            (".ckpt", ".index")) or re.search(r"ckpt-\d+$", path) else ""
+        raise FileNotFoundError(f"weights not found: {path!r}{suffix}. {_HOW_TO}")
+    if path.endswith(".weights.h5"):
+        names = set(sources.hdf5_layer_names(path))
+        return "keras_applications" if names & {"conv1_conv", "Conv_1"} else "keras"
+    if path.endswith(sources.HDF5_SUFFIXES):
+        return "keras_applications"
+    if path.endswith(sources.TORCH_SUFFIXES + (".safetensors",)):
+        return "torch"
+    raise ValueError(
+        f"cannot tell the format of {path!r} from its name; name it with --weights_format / "
+        f"model.backbone.weights_format, one of {list(FORMATS)}"
+    )
+
+
+def read_tensors(path: str, fmt: str):
+    """{source key: array} of a table-based format's file."""
+    if fmt in ("tf_slim", "deeplabv2_tf"):
+        return sources.read_checkpoint(path)
+    if fmt == "keras_applications":
+        return sources.read_hdf5(path)
+    if fmt == "torch":
+        return sources.read_torch(path)
+    raise ValueError(f"format {fmt!r} is not read by a table; table formats: tf_slim, deeplabv2_tf, "
+                     "keras_applications, torch")
+
+
+def _family(layers) -> str:
+    return "mobilenet_v2" if any(layer.name == "Conv1" for layer in layers) else "resnet"
+
+
+def _slim_scope(keys) -> Optional[str]:
+    for key in keys:
+        found = re.fullmatch(r"(resnet_v1_\d+)/block1/unit_1/bottleneck_v1/conv1/weights", key)
+        if found:
+            return found.group(1)
+    return None
+
+
+def _wrong_network(path: str, holds: str, family: str) -> MappingError:
+    return MappingError(f"{path} holds {holds}, but the backbone is a {family}: choose the matching "
+                        "model.backbone.name (README 'Pretrained weights')")
+
+
+def backbone_mapping(fmt: str, tensors, family: str, path: str = "the file", alone: bool = True) -> Mapping:
+    """The table that loads `family`'s ("mobilenet_v2" / "resnet") backbone from `tensors` of format `fmt`; when
+    `alone` and the file also holds a head (a whole research/deeplab or DeepLabv2 model), everything outside the
+    backbone is ignored."""
+    keys = list(tensors)
+    if fmt == "tf_slim":
+        if "MobilenetV2/Conv/weights" in tensors:
+            if family != "mobilenet_v2":
+                raise _wrong_network(path, "research/slim's MobilenetV2", family)
+            return _only(tf_slim.SLIM_MOBILENET_V2, "MobilenetV2", alone=alone)
+        scope = _slim_scope(keys)
+        if scope is None:
+            raise MappingError(f"{path} holds no TF-slim resnet_v1 (no '<scope>/block1/unit_1/bottleneck_v1/conv1/"
+                               f"weights') nor MobilenetV2 variables; e.g. {sorted(keys)[:5]}")
+        if family != "resnet":
+            raise _wrong_network(path, f"TF-slim's {scope}", family)
+        return _only(tf_slim.SLIM_RESNET.with_params(scope=scope), scope, alone=alone)
+    if fmt == "keras_applications":
+        if family == "mobilenet_v2":
+            return keras_applications.KERAS_MOBILENET_V2
+        return keras_applications.KERAS_RESNET
+    if fmt == "torch":
+        found = [mapping for key, mapping in torch_resnet.BY_STEM_KEY.items() if key in tensors]
+        if len(found) != 1:
+            raise MappingError(f"{path} is not a ResNet state dict of torchvision, timm, PyTorch-Encoding or "
+                               f"mmsegmentation (stem keys {list(torch_resnet.BY_STEM_KEY)}); e.g. {sorted(keys)[:5]}")
+        if family != "resnet":
+            raise _wrong_network(path, f"a {found[0].name}", family)
+        return found[0]
+    if fmt == "deeplabv2_tf":
+        if family != "resnet":
+            raise _wrong_network(path, "a DeepLabv2 ResNet-101", family)
+        return _only(deeplabv2_tf.BACKBONE, None, deeplabv2_tf.CLASSIFIER_KEYS, alone=alone)
+    raise ValueError(f"format {fmt!r} has no table")
+
+
+def _only(mapping: Mapping, scope: Optional[str], other: tuple[str, ...] = (), alone: bool = True) -> Mapping:
+    """`mapping` for loading a backbone `alone`: source keys outside `scope`/ (and those matching `other`)
+    ignored."""
+    if not alone:
+        return mapping
+    outside = (rf"(?!{re.escape(scope)}/).*",) if scope else ()
+    return dataclasses.replace(mapping, ignored=mapping.ignored + outside + other)
+
+
+def model_mapping(fmt: str, tensors, architecture: str, family: str, path: str = "the file") -> Mapping:
+    """The table of a whole model: research/deeplab's DeepLabv3 / v3+ (backbone + head) or Wang & Ji's
+    DeepLabv2 (backbone + classifier)."""
+    if fmt == "tf_slim" and architecture in ("deeplabv3", "deeplabv3plus"):
+        backbone = backbone_mapping(fmt, tensors, family, path, alone=False)
+        return backbone + tf_slim.RESEARCH_DEEPLAB_HEAD
+    if fmt == "deeplabv2_tf" and architecture == "deeplabv2" and family == "resnet":
+        return backbone_mapping(fmt, tensors, family, path, alone=False) + deeplabv2_tf.CLASSIFIER
+    raise MappingError(f"{path} ({fmt}) holds no whole {architecture} model with a {family} backbone: whole-model "
+                       "tables exist for research/deeplab DeepLabv3 / v3+ (tf_slim) and Wang & Ji's DeepLabv2 "
+                       "(deeplabv2_tf); load a backbone alone with model.backbone.weights")
+
+
+def load_with_table(model: keras.Model, mapping: Mapping, tensors, path: str) -> None:
+    """Checks (BN epsilon, every variable) and assigns `model`'s variables from `tensors` by `mapping`."""
+    layers = layers_with_weights(model)
+    check_bn_epsilon(mapping, layers, path)
+    assign(match(mapping, tensors, layers, path))
+
+
+def load_backbone_weights(backbone: keras.Model, path: str, fmt: Optional[str] = None) -> None:
+    """Loads the backbone weights at `path` (format `fmt`, detected when None) into `backbone` in place.
+
+    Raises FileNotFoundError for a missing file, ValueError (MappingError for table formats) naming every problem
+    when the file does not hold this backbone's weights; nothing is loaded then.
+    """
+    path = str(path)
+    fmt = fmt or detect_format(path)
+    _check_format(fmt, path)
+    if fmt == "keras":
+        try:
+            backbone.load_weights(path)
+        except (ValueError, KeyError) as error:
+            raise ValueError(f"{path!r} does not hold the weights of backbone {backbone.name!r}: {error}") from error
+    elif fmt == "tf_checkpoint":
+        status = tf.train.Checkpoint(backbone=backbone).read(path).expect_partial()
+        try:
+            status.assert_existing_objects_matched()
+        except AssertionError as error:
+            raise ValueError(
+                f"checkpoint {path!r} does not hold backbone {backbone.name!r} under the key 'backbone' (write one "
+                f"with tf.train.Checkpoint(backbone=backbone).write(prefix)): {error}"
+            ) from error
+    else:
+        tensors = read_tensors(path, fmt)
+        mapping = backbone_mapping(fmt, tensors, _family(layers_with_weights(backbone)), path)
+        load_with_table(backbone, mapping, tensors, path)
+
+
+def load_model_weights(model: keras.Model, path: str, fmt: Optional[str] = None) -> None:
+    """Loads a whole model's weights: our object-based checkpoint (the model's variables only; optimizer state
+    ignored), a whole-model .weights.h5, or a research/deeplab / DeepLabv2 TF1 checkpoint by its table
+    (`model_mapping`, chosen by the model's architecture, which `li_seg.models.build_model` names it after, and
+    its backbone's family)."""
+    path = str(path)
+    fmt = fmt or detect_format(path)
+    _check_format(fmt, path)
+    if fmt == "tf_checkpoint":
+        tf.train.Checkpoint(model=model).restore(path).expect_partial().assert_existing_objects_matched()
+    elif fmt == "keras":
+        model.load_weights(path)
+    else:
+        tensors = read_tensors(path, fmt)
+        family = _family(layers_with_weights(model))
+        load_with_table(model, model_mapping(fmt, tensors, model.name, family, path), tensors, path)
+
+
+def source_bn_epsilon(path: str, family: str, fmt: Optional[str] = None) -> Optional[float]:
+    """The BN epsilon of the network whose weights `path` holds (None when the format does not tell: our own
+    files without the converter's record)."""
+    path = str(path)
+    fmt = fmt or detect_format(path)
+    if fmt == "keras":
+        with h5py.File(path, "r") as f:
+            value = f.attrs.get(EPSILON_ATTRIBUTE)
+        return None if value is None else float(value)
+    if fmt == "tf_checkpoint":
+        return None
+    return backbone_mapping(fmt, read_tensors(path, fmt), family, path).bn_epsilon
+
+
+def _check_format(fmt: str, path: str) -> None:
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown weights format {fmt!r} for {path}; valid: {list(FORMATS)}")

@@ -1,0 +1,119 @@
+"""Reading the tensors of a pretrained file, by name, as NumPy arrays: TF1 (name-based) checkpoints, Keras HDF5
+files (legacy and Keras 3), PyTorch .pth (`li_seg.weights.pth`, no torch needed) and .safetensors.
+
+Each reader returns a read-only mapping {source key: array}; a TF checkpoint's tensors are read when first asked
+for, so optimizer slots that no table takes cost nothing.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import pathlib
+
+import h5py
+import numpy as np
+import tensorflow as tf
+
+from li_seg.weights.pth import read_pth
+
+TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".tar")
+HDF5_SUFFIXES = (".h5", ".hdf5", ".keras_h5")
+# Keras 3 .weights.h5 stores a layer's variables by position: their names by count (Conv2D with / without bias,
+# DepthwiseConv2D, Dense, BatchNormalization).
+_KERAS3_VARIABLE_NAMES = {1: ("kernel",), 2: ("kernel", "bias"), 4: ("gamma", "beta", "moving_mean", "moving_variance")}
+
+
+class CheckpointTensors(collections.abc.Mapping):
+    """The variables of a TF checkpoint prefix, read lazily (tf.train.load_checkpoint)."""
+
+    def __init__(self, prefix: str):
+        self._reader = tf.train.load_checkpoint(prefix)
+        self._shapes = self._reader.get_variable_to_shape_map()
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key not in self._shapes:
+            raise KeyError(key)
+        return np.asarray(self._reader.get_tensor(key))
+
+    def __iter__(self):
+        return iter(self._shapes)
+
+    def __len__(self) -> int:
+        return len(self._shapes)
+
+    def shape(self, key: str) -> tuple[int, ...]:
+        return tuple(self._shapes[key])
+
+
+OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+
+
+def is_tf_checkpoint(path: str) -> bool:
+    return tf.io.gfile.exists(f"{path}.index")
+
+
+def is_object_based_checkpoint(path: str) -> bool:
+    """Whether the checkpoint at prefix `path` was written by tf.train.Checkpoint (TF2) rather than a TF1 Saver."""
+    return OBJECT_GRAPH_KEY in tf.train.load_checkpoint(path).get_variable_to_shape_map()
+
+
+def read_checkpoint(prefix: str) -> CheckpointTensors:
+    return CheckpointTensors(prefix)
+
+
+def _decode(names) -> list[str]:
+    return [n.decode() if isinstance(n, bytes) else str(n) for n in names]
+
+
+def hdf5_layer_names(path: str) -> list[str]:
+    """The names of the layers with weights in a Keras HDF5 file (legacy layout, or Keras 3's .weights.h5)."""
+    with h5py.File(path, "r") as f:
+        if "layers" in f and "layer_names" not in f.attrs:
+            return list(f["layers"].keys())
+        group = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
+        return [n for n in _decode(group.attrs.get("layer_names", [])) if len(group[n].attrs.get("weight_names", []))]
+
+
+def read_hdf5(path: str) -> dict[str, np.ndarray]:
+    """{"<layer>/<variable>": array} of a Keras HDF5 weights file: the legacy layout (keras.applications' downloads,
+    Keras 2's save_weights: per layer "weight_names" such as "conv1_conv/kernel:0") or Keras 3's .weights.h5
+    ("layers/<layer>/vars/<i>", named by count: see _KERAS3_VARIABLE_NAMES)."""
+    tensors = {}
+    with h5py.File(path, "r") as f:
+        if "layers" in f and "layer_names" not in f.attrs:
+            for layer, group in f["layers"].items():
+                if "vars" not in group or not len(group["vars"]):
+                    continue
+                values = [np.asarray(group["vars"][str(i)]) for i in range(len(group["vars"]))]
+                names = _KERAS3_VARIABLE_NAMES.get(len(values))
+                if names is None:
+                    raise ValueError(f"{path}: layer {layer!r} has {len(values)} variables, which no table here reads")
+                tensors.update({f"{layer}/{name}": value for name, value in zip(names, values)})
+            return tensors
+        group = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
+        for layer in _decode(group.attrs.get("layer_names", [])):
+            for weight in _decode(group[layer].attrs.get("weight_names", [])):
+                short = weight.split("/")[-1].split(":")[0]
+                tensors[f"{layer}/{short}"] = np.asarray(group[layer][weight])
+    return tensors
+
+
+def read_safetensors(path: str) -> dict[str, np.ndarray]:
+    """The tensors of a .safetensors file (the safetensors package's NumPy API; bfloat16 is refused by it)."""
+    from safetensors.numpy import load_file
+
+    try:
+        return dict(load_file(path))
+    except Exception as error:  # the package raises its own SafetensorError and TypeError (bfloat16)
+        raise ValueError(f"cannot read {path} as safetensors: {error}") from error
+
+
+def read_torch(path: str) -> dict[str, np.ndarray]:
+    """A PyTorch state dict from .safetensors or a torch.save file (`li_seg.weights.pth.read_pth`)."""
+    if path.endswith(".safetensors"):
+        return read_safetensors(path)
+    return read_pth(path)
+
+
+def exists(path: str) -> bool:
+    return pathlib.Path(path).is_file() or is_tf_checkpoint(path)
