@@ -5,8 +5,8 @@ Formats (`FORMATS`; detected from the file by `detect_format`, or named):
 - "keras": a Keras 3 .weights.h5 of one of our backbones (saved with `backbone.save_weights`, or written by
   `python -m scripts.convert_weights`), matched by structure.
 - "tf_checkpoint": a TF2 object-based checkpoint prefix written by tf.train.Checkpoint(backbone=backbone).
-- "keras_applications": keras.applications' MobileNetV2 and ResNet50 / 101 / 152 HDF5 files
-  (`li_seg.weights.keras_applications`).
+- "keras_applications": keras.applications' MobileNetV2 and ResNet50 / 101 / 152 legacy HDF5 files, the ones
+  its downloads leave in ~/.keras/models (`li_seg.weights.keras_applications`).
 - "tf_slim": TF1 checkpoints with TF-slim / research/deeplab variable names: slim's resnet_v1_50 / 101 / 152,
   research/deeplab's resnet_v1_*_beta and MobileNetV2, and whole research/deeplab DeepLabv3 / v3+ models
   (`li_seg.weights.tf_slim`).
@@ -68,8 +68,7 @@ def detect_format(path: str) -> str:
             (".ckpt", ".index")) or re.search(r"ckpt-\d+$", path) else ""
         raise FileNotFoundError(f"weights not found: {path!r}{suffix}. {_HOW_TO}")
     if path.endswith(".weights.h5"):
-        names = set(sources.hdf5_layer_names(path))
-        return "keras_applications" if names & {"conv1_conv", "Conv_1"} else "keras"
+        return "keras"
     if path.endswith(sources.HDF5_SUFFIXES):
         return "keras_applications"
     if path.endswith(sources.TORCH_SUFFIXES + (".safetensors",)):
@@ -171,7 +170,7 @@ def load_with_table(model: keras.Model, mapping: Mapping, tensors, path: str) ->
     """Checks (BN epsilon, every variable) and assigns `model`'s variables from `tensors` by `mapping`."""
     layers = layers_with_weights(model)
     check_bn_epsilon(mapping, layers, path)
-    assign(match(mapping, tensors, layers, path))
+    assign(match(mapping, tensors, layers, path, f"{model.name!r}"))
 
 
 def load_backbone_weights(backbone: keras.Model, path: str, fmt: Optional[str] = None) -> None:
@@ -187,7 +186,11 @@ def load_backbone_weights(backbone: keras.Model, path: str, fmt: Optional[str] =
         try:
             backbone.load_weights(path)
         except (ValueError, KeyError) as error:
-            raise ValueError(f"{path!r} does not hold the weights of backbone {backbone.name!r}: {error}") from error
+            raise ValueError(
+                f"{path!r} does not hold the weights of backbone {backbone.name!r} (a Keras 3 .weights.h5 loads by "
+                f"position into the network it was saved from; convert other files with scripts.convert_weights): "
+                f"{error}"
+            ) from error
     elif fmt == "tf_checkpoint":
         status = tf.train.Checkpoint(backbone=backbone).read(path).expect_partial()
         try:

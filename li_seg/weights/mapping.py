@@ -158,10 +158,12 @@ def _problem_list(title: str, items: Sequence[str]) -> str:
 
 
 def match(
-    mapping: Mapping, tensors: MappingType[str, np.ndarray], layers: Iterable[keras.layers.Layer], source_name: str
+    mapping: Mapping, tensors: MappingType[str, np.ndarray], layers: Iterable[keras.layers.Layer], source_name: str,
+    target: str = "this network",
 ) -> list[tuple[object, np.ndarray]]:
     """(variable, value) for every variable of `layers`, from `tensors` by `mapping`; raises MappingError naming
-    every problem (see the module docstring). `source_name` names the file in messages."""
+    every problem (see the module docstring). `source_name` and `target` name the file and our network in
+    messages."""
     assignments, unmapped, missing, misshaped, used = [], [], [], [], set()
     seen_keys = {}
     for layer in layers:
@@ -201,7 +203,7 @@ def match(
         problems.append(_problem_list("tensors of the file that nothing of ours takes", unused))
     if problems:
         raise MappingError(
-            f"{source_name} does not hold the weights of this network as {mapping.name}; nothing was loaded:\n"
+            f"{source_name} does not hold the weights of {target} as {mapping.name}; nothing was loaded:\n"
             + "\n".join(problems)
             + "\nIs it a file of another network (depth, stem, width) or another format? The tables are in "
             "li_seg/weights (README 'Pretrained weights')."

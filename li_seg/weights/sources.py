@@ -17,10 +17,7 @@ import tensorflow as tf
 from li_seg.weights.pth import read_pth
 
 TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".tar")
-HDF5_SUFFIXES = (".h5", ".hdf5", ".keras_h5")
-# Keras 3 .weights.h5 stores a layer's variables by position: their names by count (Conv2D with / without bias,
-# DepthwiseConv2D, Dense, BatchNormalization).
-_KERAS3_VARIABLE_NAMES = {1: ("kernel",), 2: ("kernel", "bias"), 4: ("gamma", "beta", "moving_mean", "moving_variance")}
+HDF5_SUFFIXES = (".h5", ".hdf5")
 
 
 class CheckpointTensors(collections.abc.Mapping):
@@ -66,34 +63,27 @@ def _decode(names) -> list[str]:
 
 
 def hdf5_layer_names(path: str) -> list[str]:
-    """The names of the layers with weights in a Keras HDF5 file (legacy layout, or Keras 3's .weights.h5)."""
+    """The names of the layers with weights in a legacy Keras HDF5 file."""
     with h5py.File(path, "r") as f:
-        if "layers" in f and "layer_names" not in f.attrs:
-            return list(f["layers"].keys())
         group = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
         return [n for n in _decode(group.attrs.get("layer_names", [])) if len(group[n].attrs.get("weight_names", []))]
 
 
 def read_hdf5(path: str) -> dict[str, np.ndarray]:
-    """{"<layer>/<variable>": array} of a Keras HDF5 weights file: the legacy layout (keras.applications' downloads,
-    Keras 2's save_weights: per layer "weight_names" such as "conv1_conv/kernel:0") or Keras 3's .weights.h5
-    ("layers/<layer>/vars/<i>", named by count: see _KERAS3_VARIABLE_NAMES)."""
+    """{"<layer>/<variable>": array} of a legacy Keras HDF5 weights file (keras.applications' downloads, Keras 2's
+    save_weights, Keras 3's legacy_h5_format: per layer "weight_names" such as "conv1_conv/kernel:0"; Keras 2's
+    "depthwise_kernel" read as Keras 3's "kernel"). Keras 3's own .weights.h5 names variables by position, not by
+    layer, and cannot be read by name."""
     tensors = {}
     with h5py.File(path, "r") as f:
-        if "layers" in f and "layer_names" not in f.attrs:
-            for layer, group in f["layers"].items():
-                if "vars" not in group or not len(group["vars"]):
-                    continue
-                values = [np.asarray(group["vars"][str(i)]) for i in range(len(group["vars"]))]
-                names = _KERAS3_VARIABLE_NAMES.get(len(values))
-                if names is None:
-                    raise ValueError(f"{path}: layer {layer!r} has {len(values)} variables, which no table here reads")
-                tensors.update({f"{layer}/{name}": value for name, value in zip(names, values)})
-            return tensors
+        if "layer_names" not in f.attrs and "model_weights" not in f:
+            raise ValueError(f"{path} is not a legacy Keras HDF5 weights file (no layer names): a Keras 3 "
+                             ".weights.h5 loads only into the model it was saved from (format 'keras')")
         group = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
         for layer in _decode(group.attrs.get("layer_names", [])):
             for weight in _decode(group[layer].attrs.get("weight_names", [])):
                 short = weight.split("/")[-1].split(":")[0]
+                short = "kernel" if short == "depthwise_kernel" else short
                 tensors[f"{layer}/{short}"] = np.asarray(group[layer][weight])
     return tensors
 
