@@ -19,6 +19,7 @@ from absl import flags, logging
 from experiments import config as config_lib
 from experiments import datasets, papers
 from experiments.data_flags import data_overrides, define_data_flags
+from li_seg import weights as weight_formats
 from li_seg.training.checkpoints import resolve_checkpoint
 from li_seg.training.strategy import STRATEGIES
 
@@ -41,7 +42,18 @@ flags.DEFINE_string(
     f"({_per_paper(lambda record: record.stages)}).",
 )
 flags.DEFINE_string(
-    "init_checkpoint", None, "Initial model weights: a model dir (its best, else latest checkpoint) or a prefix."
+    "init_checkpoint", None, "Initial weights of the whole model: a model dir (its best, else latest checkpoint), a "
+    "checkpoint prefix (ours, or a research/deeplab / Wang & Ji DeepLabv2 TF1 model.ckpt) or a whole model's "
+    ".weights.h5 (README 'Pretrained weights').",
+)
+flags.DEFINE_string(
+    "backbone_weights", None, "Pretrained backbone weights (model.backbone.weights): a TF-slim / research/deeplab / "
+    "DeepLabv2 checkpoint prefix, a keras.applications .h5, a torchvision / timm / PyTorch-Encoding / mmsegmentation "
+    ".pth or .safetensors, or a converted .weights.h5 (README 'Pretrained weights'). Nothing is downloaded.",
+)
+flags.DEFINE_enum(
+    "weights_format", None, weight_formats.FORMATS,
+    "The format of --backbone_weights (model.backbone.weights_format); default: detected from the file.",
 )
 define_data_flags()
 flags.DEFINE_string("model_dir", None, "Checkpoints, TensorBoard logs, config.json, export (default runs/PAPER/...).")
@@ -80,6 +92,7 @@ def _flag_overrides() -> dict:
         "output_stride": "model.backbone.output_stride", "add_flipped_images": "eval.add_flipped_images",
         "seed": "train.seed", "deterministic": "train.deterministic", "mixed_precision": "train.mixed_precision",
         "strategy": "train.strategy", "tpu_address": "train.tpu_address",
+        "backbone_weights": "model.backbone.weights", "weights_format": "model.backbone.weights_format",
     }
     for flag, key in simple.items():
         if FLAGS[flag].value is not None:

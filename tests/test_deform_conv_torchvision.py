@@ -1,5 +1,5 @@
 """li_seg.ops.modulated_deform_conv2d against torchvision.ops.deform_conv2d, the reference implementation of DCNv2
-(optional: needs torch and torchvision, `pip install -r requirements-reference.txt`; skipped without them).
+(optional: needs torch and torchvision, `pip install -r requirements-crosscheck.txt`; skipped without them).
 torchvision runs in a subprocess (importing it after TensorFlow in one process crashes: see
 test_torchvision_reference.py). Values and the gradients of a random projection in all four inputs, float64 in
 torch, float32 here, with samples exactly on the border among random ones."""
@@ -18,7 +18,7 @@ from tests.test_deform_conv import _case
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("torchvision") is None,
-    reason="torch / torchvision are not installed (pip install -r requirements-reference.txt)",
+    reason="torch / torchvision are not installed (pip install -r requirements-crosscheck.txt)",
 )
 
 REFERENCE = r'''

@@ -1,6 +1,6 @@
 """DifNet against a PyTorch transcription of the authors' network (sdujump/DifNet model_difnet.py: ResNet with the
 stride on the first conv and a ceil-mode max-pool, layer3 / layer4 dilated 2 / 4, Classifier_Module, Mask, Diffuse,
-DifNet.forward), with the same random weights (optional: needs torch, `pip install -r requirements-reference.txt`;
+DifNet.forward), with the same random weights (optional: needs torch, `pip install -r requirements-crosscheck.txt`;
 skipped without it).
 
 The transcription below follows the authors' modules line by line; their initialisation and training code is left
@@ -23,7 +23,7 @@ from li_seg.models.difnet import analysis_outputs
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("torch") is None,
-    reason="torch is not installed (pip install -r requirements-reference.txt)",
+    reason="torch is not installed (pip install -r requirements-crosscheck.txt)",
 )
 
 REFERENCE = r'''

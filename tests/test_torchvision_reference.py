@@ -1,5 +1,5 @@
 """Our ResNet layouts against torchvision's ResNets, the reference implementation, with the same random weights
-(optional: needs torch and torchvision, `pip install -r requirements-reference.txt`; skipped without them).
+(optional: needs torch and torchvision, `pip install -r requirements-crosscheck.txt`; skipped without them).
 
 - "torchvision" layout = torchvision.models.resnet{18,50} (floor-mode max-pool, stride on the first unit's 3x3
   conv), also dilated to output stride 8 with `replace_stride_with_dilation` (bottlenecks; torchvision's basic
@@ -26,7 +26,7 @@ from li_seg.layers.normalization import BatchNormSettings
 
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("torchvision") is None,
-    reason="torch / torchvision are not installed (pip install -r requirements-reference.txt)",
+    reason="torch / torchvision are not installed (pip install -r requirements-crosscheck.txt)",
 )
 
 # Runs with torch only: builds the reference, randomises it, computes its endpoints on the given normalised images.

@@ -229,6 +229,7 @@ def source_bn_epsilon(path: str, family: str, fmt: Optional[str] = None) -> Opti
     files without the converter's record)."""
     path = str(path)
     fmt = fmt or detect_format(path)
+    _check_format(fmt, path)
     if fmt == "keras":
         with h5py.File(path, "r") as f:
             value = f.attrs.get(EPSILON_ATTRIBUTE)
@@ -238,6 +239,15 @@ def source_bn_epsilon(path: str, family: str, fmt: Optional[str] = None) -> Opti
     return backbone_mapping(fmt, read_tensors(path, fmt), family, path).bn_epsilon
 
 
+_CHECKPOINT_FORMATS = ("tf_checkpoint", "tf_slim", "deeplabv2_tf")
+
+
 def _check_format(fmt: str, path: str) -> None:
+    """Raises ValueError for an unknown format, or one that the file at `path` cannot be (a checkpoint prefix
+    named as a file format or the reverse)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown weights format {fmt!r} for {path}; valid: {list(FORMATS)}")
+    if sources.is_tf_checkpoint(path) != (fmt in _CHECKPOINT_FORMATS) and sources.exists(path):
+        actual = detect_format(path)
+        raise ValueError(f"{path} is a {actual} file, not {fmt}: set the weights format to {actual} or leave it "
+                         "unset (detected from the file)")

@@ -1,0 +1,100 @@
+"""python -m scripts.convert_weights --from=FORMAT --input=PATH --output=FILE.weights.h5
+    [--backbone=NAME --stem=beta|plain --stem_widths=A,B,C] [--paper=P --ablation=A --num_classes=N]
+
+Converts a pretrained file once into a Keras .weights.h5 of our network, which then loads by structure (fast, no
+table) as `model.backbone.weights` (a backbone) or `--init_checkpoint` (a whole model). Nothing is downloaded.
+
+- Backbone (default): the network is read from the file (`li_seg.weights.describe.infer_backbone`: depth, unit
+  type, stem and its widths; --backbone / --stem / --stem_widths override), built in the file's own layout and
+  loaded through the format's table (`li_seg.weights`; every unmatched, missing or mis-shaped variable named, no
+  partial loads). The output loads into any layout and output stride of that backbone; it records the source
+  network's BN epsilon (attribute `li_seg_bn_epsilon`), which a backbone built from it then uses.
+- Whole model (--paper, --ablation, --num_classes): a research/deeplab DeepLabv3 / v3+ checkpoint or Wang & Ji's
+  DeepLabv2 into that row's model, head included.
+--from: one of li_seg.weights.FORMATS, or "auto" (detected from the file). Prints the backbone config to use.
+"""
+
+from __future__ import annotations
+
+from experiments.quiet import quiet_tensorflow  # noqa: E402  (first: before TensorFlow)
+
+quiet_tensorflow()
+
+import dataclasses  # noqa: E402
+import sys  # noqa: E402
+
+import h5py  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+from li_seg import weights  # noqa: E402
+from li_seg.backbones import build_backbone  # noqa: E402
+from li_seg.layers.normalization import BatchNormSettings  # noqa: E402
+from li_seg.weights.describe import infer_backbone  # noqa: E402
+
+FLAGS = flags.FLAGS
+flags.DEFINE_enum("from", "auto", ("auto",) + weights.FORMATS, "The input's format.")
+flags.DEFINE_string("input", None, "The pretrained file (a TF checkpoint by its prefix).")
+flags.DEFINE_string("output", None, "The .weights.h5 to write.")
+flags.DEFINE_string("backbone", None, "Override the network read from the file: mobilenet_v2, resnet18 ... resnet152.")
+flags.DEFINE_enum("stem", None, ("beta", "plain"), "Override the stem read from the file.")
+flags.DEFINE_list("stem_widths", None, "Override the deep stem's widths read from the file, e.g. 64,64,128.")
+flags.DEFINE_string("paper", None, "Whole model: the paper of --ablation.")
+flags.DEFINE_string("ablation", None, "Whole model: the row whose model the file holds.")
+flags.DEFINE_integer("num_classes", None, "Whole model: the classes of the file's classifier.")
+
+
+def convert_backbone(path: str, fmt: str, output: str, **overrides) -> str:
+    """Writes `output`, the .weights.h5 of the backbone `path` holds; returns the backbone config's description."""
+    tensors = weights.read_tensors(path, fmt) if fmt not in ("keras", "tf_checkpoint") else None
+    if tensors is None:
+        raise ValueError(f"{path} is one of our own formats ({fmt}) already: load it directly")
+    config = dataclasses.replace(infer_backbone(fmt, tensors), weights=path, weights_format=fmt,
+                                 **{k: v for k, v in overrides.items() if v is not None})
+    backbone = build_backbone(config, BatchNormSettings())
+    backbone.save_weights(output)
+    epsilon = weights.source_bn_epsilon(path, "mobilenet_v2" if config.name == "mobilenet_v2" else "resnet", fmt)
+    with h5py.File(output, "a") as f:
+        f.attrs[weights.EPSILON_ATTRIBUTE] = epsilon
+        f.attrs["li_seg_source"] = f"{path} ({fmt})"
+    stem = "" if config.name == "mobilenet_v2" else f", stem={config.stem!r}" + (
+        f", stem_widths={tuple(config.stem_widths)}" if config.stem == "beta" else "")
+    return f"BackboneConfig(name={config.name!r}{stem}) (BN epsilon {epsilon:g})"
+
+
+def convert_model(path: str, fmt: str, output: str, paper: str, ablation: str, num_classes: int) -> str:
+    """Writes `output`, the .weights.h5 of the whole model of `paper`'s `ablation` that `path` holds."""
+    from experiments.papers import get_experiment
+    from li_seg.models import build_model
+
+    model = build_model(get_experiment(paper, ablation).model, num_classes)
+    weights.load_model_weights(model, path, fmt)
+    model.save_weights(output)
+    return f"the model of --paper={paper} --ablation={ablation} ({num_classes} classes)"
+
+
+def main(argv) -> int:
+    del argv
+    if not FLAGS.input or not FLAGS.output or not FLAGS.output.endswith(".weights.h5"):
+        print("give --input=PATH and --output=FILE.weights.h5", file=sys.stderr)
+        return 2
+    whole = (FLAGS.paper, FLAGS.ablation, FLAGS.num_classes)
+    if any(v is not None for v in whole) and not all(v is not None for v in whole):
+        print("a whole model needs all of --paper, --ablation and --num_classes", file=sys.stderr)
+        return 2
+    try:
+        fmt = weights.detect_format(FLAGS.input) if FLAGS["from"].value == "auto" else FLAGS["from"].value
+        if FLAGS.paper:
+            what = convert_model(FLAGS.input, fmt, FLAGS.output, *whole)
+        else:
+            widths = tuple(int(w) for w in FLAGS.stem_widths) if FLAGS.stem_widths else None
+            what = convert_backbone(FLAGS.input, fmt, FLAGS.output, name=FLAGS.backbone, stem=FLAGS.stem,
+                                    stem_widths=widths)
+    except (FileNotFoundError, ValueError) as error:
+        print(f"convert_weights: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {FLAGS.output}: {what}, from {FLAGS.input} ({fmt})")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)
