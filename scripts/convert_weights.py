@@ -32,22 +32,13 @@ from li_seg.layers.normalization import BatchNormSettings  # noqa: E402
 from li_seg.weights.describe import infer_backbone  # noqa: E402
 
 FLAGS = flags.FLAGS
-flags.DEFINE_enum("from", "auto", ("auto",) + weights.FORMATS, "The input's format.")
-flags.DEFINE_string("input", None, "The pretrained file (a TF checkpoint by its prefix).")
-flags.DEFINE_string("output", None, "The .weights.h5 to write.")
-flags.DEFINE_string("backbone", None, "Override the network read from the file: mobilenet_v2, resnet18 ... resnet152.")
-flags.DEFINE_enum("stem", None, ("beta", "plain"), "Override the stem read from the file.")
-flags.DEFINE_list("stem_widths", None, "Override the deep stem's widths read from the file, e.g. 64,64,128.")
-flags.DEFINE_string("paper", None, "Whole model: the paper of --ablation.")
-flags.DEFINE_string("ablation", None, "Whole model: the row whose model the file holds.")
-flags.DEFINE_integer("num_classes", None, "Whole model: the classes of the file's classifier.")
 
 
 def convert_backbone(path: str, fmt: str, output: str, **overrides) -> str:
     """Writes `output`, the .weights.h5 of the backbone `path` holds; returns the backbone config's description."""
-    tensors = weights.read_tensors(path, fmt) if fmt not in ("keras", "tf_checkpoint") else None
-    if tensors is None:
+    if fmt in ("keras", "tf_checkpoint"):
         raise ValueError(f"{path} is one of our own formats ({fmt}) already: load it directly")
+    tensors = weights.read_tensors(path, fmt)
     config = dataclasses.replace(infer_backbone(fmt, tensors), weights=path, weights_format=fmt,
                                  **{k: v for k, v in overrides.items() if v is not None})
     backbone = build_backbone(config, BatchNormSettings())
@@ -96,5 +87,21 @@ def main(argv) -> int:
     return 0
 
 
+def define_flags() -> None:
+    """The command line's flags, defined only when run as a script (tests import the functions above next to
+    modules such as experiments.flags that define flags of the same names)."""
+    flags.DEFINE_enum("from", "auto", ("auto",) + weights.FORMATS, "The input's format.")
+    flags.DEFINE_string("input", None, "The pretrained file (a TF checkpoint by its prefix).")
+    flags.DEFINE_string("output", None, "The .weights.h5 to write.")
+    flags.DEFINE_string("backbone", None, "Override the network read from the file: mobilenet_v2, resnet18 ... "
+                        "resnet152.")
+    flags.DEFINE_enum("stem", None, ("beta", "plain"), "Override the stem read from the file.")
+    flags.DEFINE_list("stem_widths", None, "Override the deep stem's widths read from the file, e.g. 64,64,128.")
+    flags.DEFINE_string("paper", None, "Whole model: the paper of --ablation.")
+    flags.DEFINE_string("ablation", None, "Whole model: the row whose model the file holds.")
+    flags.DEFINE_integer("num_classes", None, "Whole model: the classes of the file's classifier.")
+
+
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

@@ -40,6 +40,7 @@ def slim_resnet_features(depth: int, images: np.ndarray, output_stride: int, pre
     rng = np.random.default_rng(seed)
     graph = tf.Graph()
     with graph.as_default():
+        tf.compat.v1.set_random_seed(seed)  # slim's initialisers are random ops (refused unseeded under determinism)
         inputs = tf.compat.v1.placeholder(tf.float32, (None,) + images.shape[1:])
         network = getattr(resnet_v1, f"resnet_v1_{depth}")
         with slim.arg_scope(resnet_v1.resnet_arg_scope()):

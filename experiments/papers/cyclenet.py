@@ -11,7 +11,7 @@ automatically on --dataset=cityscapes, "ade20k" on --dataset=ade20k): SGD moment
 poly(0.9), random scale 0.75-2.0 (continuous: the paper gives the range only), flipping, synchronized BN;
 Cityscapes fine: lr 1e-2, batch 8, 180 epochs, crop 796 as printed ("cityscapes_769": the usual 769, which Table
 1's FLOPs fit); ADE20K: lr 2e-2, batch 16, 120 epochs, crop 512. The paper starts from ImageNet ResNet-101
-weights: pass them with `model.backbone.weights` (README "Pretrained backbones"); random initialisation otherwise.
+weights: pass them with `model.backbone.weights` (README "Pretrained weights"); random initialisation otherwise.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ SGD momentum 0.9, weight decay 1e-4, poly(0.9) from lr 4e-3, batch 16, random sc
 paper gives the range only), mirroring; crop 512 on VOC, 768 on Cityscapes. The paper gives no run length: 30,000
 steps on VOC train_aug and 90,000 on Cityscapes fine, PSPNet's iteration counts for the same datasets at the same
 batch size (BUILD_NOTES.md section 14). The paper starts from ImageNet ResNet-101 weights: pass them with
-`model.backbone.weights` (README "Pretrained backbones"); random initialisation otherwise.
+`model.backbone.weights` (README "Pretrained weights"); random initialisation otherwise.
 """
 
 from __future__ import annotations
