@@ -351,3 +351,38 @@ def test_wang_ji_backbone_matches_a_numpy_forward_of_caffes_layout(wang_ji):
     block1 = _layer_output(backbone, "block1_unit3_out", images)
     z = _caffe_conv_bn(block1, tensors, "res3a_branch2a", "bn3a_branch2a", stride=2)
     assert relative_error(_layer_output(backbone, "block2_unit1_conv1_relu", images), z) < TOLERANCE
+
+
+# Layers the papers add (LI, smoothing) are in no pretrained file: they keep their initialisation.
+
+
+def test_li_mobilenet_v2_loads_imagenet_weights_and_keeps_its_lateral_inhibitions(tmp_path):
+    from experiments.papers import get_experiment
+
+    tensors = _mobilenet_v2_checkpoint()
+    prefix = write_tf1_checkpoint(tensors, str(tmp_path / "mnv2" / "model.ckpt"))
+    config = dataclasses.replace(get_experiment("li_convs", "li_mnv2_li_aspp").model.backbone, weights=prefix)
+    backbone = build_backbone(config, BN)
+    fresh = build_backbone(dataclasses.replace(config, weights=None), BN)
+    inhibitions = [layer.name for layer in backbone.layers if layer.name.endswith("_lateral_inhibition")]
+    assert inhibitions == ["block_9_lateral_inhibition", "block_12_lateral_inhibition", "block_15_lateral_inhibition"]
+    for name in inhibitions:
+        for loaded, initial in zip(backbone.get_layer(name).get_weights(), fresh.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(loaded, initial)
+    np.testing.assert_array_equal(backbone.get_layer("block_9_depthwise").get_weights()[0],
+                                  tensors["MobilenetV2/expanded_conv_9/depthwise/depthwise_weights"])
+
+
+def test_a_smoothing_model_starts_from_the_whole_coco_deeplabv2(wang_ji):
+    from experiments.papers import get_experiment
+    from li_seg.training.checkpoints import restore_model
+
+    tensors, prefix = wang_ji
+    model = build_model(get_experiment("smoothing", "ss_conv").model, 21)
+    initial = {v.path: v.numpy() for v in model.weights if "_ss_conv/" in v.path}
+    assert len(initial) == 26  # one shared filter per smoothed conv2 of block3 and block4
+    restore_model(model, prefix)  # what --init_checkpoint does
+    for variable in model.weights:
+        if variable.path in initial:
+            np.testing.assert_array_equal(variable.numpy(), initial[variable.path])
+    np.testing.assert_array_equal(_value(model, "logits_rate24", "kernel"), tensors["fc1_voc12_c3/weights"])

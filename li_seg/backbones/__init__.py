@@ -41,10 +41,12 @@ from li_seg.weights import FORMATS, load_backbone_weights, source_bn_epsilon
 BACKBONES = ("mobilenet_v2",) + tuple(resnet_plan.RESNETS)
 ENDPOINTS = ("input", "stem", "block1", "block2", "block3", "block4", "low_level")
 UNIT_HOOKS = (INHIBITION_UNIT_HOOK, SMOOTHING_UNIT_HOOK)  # in the order they wrap a unit's conv
+# the layers the hooks add, which no pretrained file holds (`li_seg.weights` leaves them at their initialisation)
+NEW_LAYERS = tuple(pattern for provider in UNIT_HOOKS for pattern in provider.new_layers)
 
 __all__ = [
-    "BACKBONES", "ENDPOINTS", "UNIT_HOOKS", "backbone_errors", "build_backbone", "endpoint_strides", "family",
-    "load_backbone_weights", "unit_positions",
+    "BACKBONES", "ENDPOINTS", "NEW_LAYERS", "UNIT_HOOKS", "backbone_errors", "build_backbone", "endpoint_strides",
+    "family", "load_backbone_weights", "unit_positions",
 ]
 
 
@@ -124,5 +126,5 @@ def build_backbone(config: BackboneConfig, bn: BatchNormSettings, name: Optional
         build = build_mobilenet_v2 if config.name == "mobilenet_v2" else build_resnet
         backbone = build(config, bn, hooks, name)
     if config.weights:
-        load_backbone_weights(backbone, config.weights, config.weights_format)
+        load_backbone_weights(backbone, config.weights, config.weights_format, new_layers=NEW_LAYERS)
     return backbone

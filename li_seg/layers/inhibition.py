@@ -124,7 +124,9 @@ def _unit_hook(backbone: BackboneConfig, family: str) -> Optional[UnitHook]:
     return InhibitionHook(backbone.inhibition, backbone.inhibition_positions)
 
 
-INHIBITION_UNIT_HOOK = UnitHookProvider("inhibition", _unit_errors, _unit_hook)
+INHIBITION_UNIT_HOOK = UnitHookProvider(
+    "inhibition", _unit_errors, _unit_hook, new_layers=(r".*_lateral_inhibition", r".*_regular_depthwise")
+)
 
 
 # ---------------------------------------------------------------------------------------------------------------

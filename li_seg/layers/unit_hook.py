@@ -56,8 +56,11 @@ class UnitHookProvider:
     errors(backbone_config, family, positions, where) -> list[str]: what is wrong with the option's settings,
       given the backbone's family and the names of its units (`Unit.position`); `where` prefixes the keys.
     build(backbone_config, family) -> UnitHook or None: the hook for one backbone (None when the option is off).
+    new_layers: regexes (full match) of the names of the layers with weights the hook adds. No pretrained file
+      holds them: loading pretrained weights (`li_seg.weights`) leaves them at their initialisation.
     """
 
     name: str
     errors: Callable[..., list]
     build: Callable[..., Optional[UnitHook]]
+    new_layers: tuple[str, ...] = ()

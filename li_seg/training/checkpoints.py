@@ -151,10 +151,12 @@ def resolve_checkpoint(model_dir, which: str = "auto") -> str:
 def restore_model(model, path: str) -> None:
     """Restores only the model's variables from a training checkpoint (optimizer state is ignored), or from a whole
     model's pretrained weights: a research/deeplab or Wang & Ji DeepLabv2 TF1 checkpoint, a whole-model
-    .weights.h5 (`li_seg.weights.load_model_weights`)."""
+    .weights.h5 (`li_seg.weights.load_model_weights`; the layers a paper adds to the backbone, LI or smoothing, keep
+    their initialisation when the file is a pretrained one)."""
+    from li_seg.backbones import NEW_LAYERS
     from li_seg.weights import load_model_weights
 
-    load_model_weights(model, path)
+    load_model_weights(model, path, new_layers=NEW_LAYERS)
 
 
 def load_trained_model(model_config, num_classes: int, model_dir, which: str = "auto", strategy=None):

@@ -29,15 +29,16 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import Optional
+from typing import Optional, Sequence
 
 import h5py
 import keras
 import tensorflow as tf
+from absl import logging
 
 from li_seg.weights import deeplabv2_tf, keras_applications, sources, tf_slim, torch_resnet
 from li_seg.weights.mapping import (
-    Mapping, MappingError, assign, check_bn_epsilon, layers_with_weights, match,
+    Mapping, MappingError, assign, check_bn_epsilon, layers_with_weights, match, new_layers_removed,
 )
 
 FORMATS = ("keras", "tf_checkpoint", "keras_applications", "tf_slim", "deeplabv2_tf", "torch")
@@ -49,9 +50,9 @@ __all__ = [
 ]
 
 _HOW_TO = (
-    "Nothing is downloaded: put the file on disk and pass its path as model.backbone.weights (command line: "
-    "--params_override 'model.backbone.weights=/path/to/file'), or a whole model's checkpoint as --init_checkpoint; "
-    "README 'Pretrained weights' lists the files each paper starts from."
+    "Nothing is downloaded: put the file on disk and pass its path as --backbone_weights (model.backbone.weights), "
+    "or a whole model's checkpoint as --init_checkpoint; README 'Pretrained weights' lists the files each paper "
+    "starts from."
 )
 
 
@@ -166,15 +167,22 @@ def model_mapping(fmt: str, tensors, architecture: str, family: str, path: str =
                        "(deeplabv2_tf); load a backbone alone with model.backbone.weights")
 
 
-def load_with_table(model: keras.Model, mapping: Mapping, tensors, path: str) -> None:
-    """Checks (BN epsilon, every variable) and assigns `model`'s variables from `tensors` by `mapping`."""
+def load_with_table(model: keras.Model, mapping: Mapping, tensors, path: str, new_layers: Sequence[str] = ()) -> None:
+    """Checks (BN epsilon, every variable) and assigns `model`'s variables from `tensors` by `mapping`; the layers
+    matching `new_layers` keep their initialisation (logged)."""
     layers = layers_with_weights(model)
     check_bn_epsilon(mapping, layers, path)
-    assign(match(mapping, tensors, layers, path, f"{model.name!r}"))
+    assign(match(mapping, tensors, layers, path, f"{model.name!r}", new_layers))
+    kept = len(layers) - len(new_layers_removed(layers, new_layers))
+    logging.info("loaded %s from %s (%s)%s", model.name, path, mapping.name,
+                 f"; {kept} layer(s) the paper adds keep their initialisation" if kept else "")
 
 
-def load_backbone_weights(backbone: keras.Model, path: str, fmt: Optional[str] = None) -> None:
-    """Loads the backbone weights at `path` (format `fmt`, detected when None) into `backbone` in place.
+def load_backbone_weights(backbone: keras.Model, path: str, fmt: Optional[str] = None,
+                          new_layers: Sequence[str] = ()) -> None:
+    """Loads the backbone weights at `path` (format `fmt`, detected when None) into `backbone` in place; layers
+    matching `new_layers` (`li_seg.backbones.NEW_LAYERS`: LI, smoothing) keep their initialisation when the file is
+    a pretrained one (table formats).
 
     Raises FileNotFoundError for a missing file, ValueError (MappingError for table formats) naming every problem
     when the file does not hold this backbone's weights; nothing is loaded then.
@@ -203,25 +211,33 @@ def load_backbone_weights(backbone: keras.Model, path: str, fmt: Optional[str] =
     else:
         tensors = read_tensors(path, fmt)
         mapping = backbone_mapping(fmt, tensors, _family(layers_with_weights(backbone)), path)
-        load_with_table(backbone, mapping, tensors, path)
+        load_with_table(backbone, mapping, tensors, path, new_layers)
 
 
-def load_model_weights(model: keras.Model, path: str, fmt: Optional[str] = None) -> None:
+def load_model_weights(model: keras.Model, path: str, fmt: Optional[str] = None,
+                       new_layers: Sequence[str] = ()) -> None:
     """Loads a whole model's weights: our object-based checkpoint (the model's variables only; optimizer state
     ignored), a whole-model .weights.h5, or a research/deeplab / DeepLabv2 TF1 checkpoint by its table
     (`model_mapping`, chosen by the model's architecture, which `li_seg.models.build_model` names it after, and
-    its backbone's family)."""
+    its backbone's family; layers matching `new_layers` keep their initialisation). Raises ValueError naming the
+    problem when the file does not hold this model's weights."""
     path = str(path)
     fmt = fmt or detect_format(path)
     _check_format(fmt, path)
-    if fmt == "tf_checkpoint":
-        tf.train.Checkpoint(model=model).restore(path).expect_partial().assert_existing_objects_matched()
-    elif fmt == "keras":
-        model.load_weights(path)
+    if fmt in ("tf_checkpoint", "keras"):
+        try:
+            if fmt == "keras":
+                model.load_weights(path)
+            else:
+                tf.train.Checkpoint(model=model).restore(path).expect_partial().assert_existing_objects_matched()
+        except (AssertionError, ValueError, KeyError) as error:
+            raise ValueError(f"{path} does not hold the weights of model {model.name!r} (another architecture, "
+                             f"backbone or number of classes?): {error}") from error
     else:
         tensors = read_tensors(path, fmt)
         family = _family(layers_with_weights(model))
-        load_with_table(model, model_mapping(fmt, tensors, model.name, family, path), tensors, path)
+        mapping = model_mapping(fmt, tensors, model.name, family, path)
+        load_with_table(model, mapping, tensors, path, new_layers)
 
 
 def source_bn_epsilon(path: str, family: str, fmt: Optional[str] = None) -> Optional[float]:

@@ -159,14 +159,15 @@ def _problem_list(title: str, items: Sequence[str]) -> str:
 
 def match(
     mapping: Mapping, tensors: MappingType[str, np.ndarray], layers: Iterable[keras.layers.Layer], source_name: str,
-    target: str = "this network",
+    target: str = "this network", new_layers: Sequence[str] = (),
 ) -> list[tuple[object, np.ndarray]]:
     """(variable, value) for every variable of `layers`, from `tensors` by `mapping`; raises MappingError naming
-    every problem (see the module docstring). `source_name` and `target` name the file and our network in
-    messages."""
+    every problem (see the module docstring). Layers whose name fully matches a regex of `new_layers` (layers a
+    paper adds, such as LI or smoothing: `li_seg.backbones.NEW_LAYERS`) are left out. `source_name` and `target`
+    name the file and our network in messages."""
     assignments, unmapped, missing, misshaped, used = [], [], [], [], set()
     seen_keys = {}
-    for layer in layers:
+    for layer in new_layers_removed(layers, new_layers):
         rule, groups = _rule_for(mapping, layer.name)
         for variable in layer.weights:
             key = variable_key(layer, variable)
@@ -209,6 +210,11 @@ def match(
             "li_seg/weights (README 'Pretrained weights')."
         )
     return assignments
+
+
+def new_layers_removed(layers: Iterable[keras.layers.Layer], new_layers: Sequence[str]) -> list[keras.layers.Layer]:
+    """`layers` without those whose name fully matches a regex of `new_layers`."""
+    return [layer for layer in layers if not any(re.fullmatch(pattern, layer.name) for pattern in new_layers)]
 
 
 def _rule_for(mapping: Mapping, layer_name: str) -> tuple[Optional[Rule], dict[str, str]]:

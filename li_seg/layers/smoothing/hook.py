@@ -92,7 +92,10 @@ def _unit_hook(backbone: BackboneConfig, family: str) -> Optional[UnitHook]:
     return None if backbone.smoothing is None else SmoothingHook(backbone.smoothing)
 
 
-SMOOTHING_UNIT_HOOK = UnitHookProvider("smoothing", smoothing_errors, _unit_hook)
+SMOOTHING_UNIT_HOOK = UnitHookProvider(
+    "smoothing", smoothing_errors, _unit_hook,
+    new_layers=(r".*_(average|gaussian|ss_conv|g_interact|aggregated)", r"smoothing_coefficients"),
+)
 
 
 def aggregation_coefficients(model: keras.Model) -> dict[str, float]:
