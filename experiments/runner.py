@@ -169,6 +169,7 @@ def main(argv, mode=None) -> int:
     from li_seg.training.storage import StorageError
     from li_seg.training.strategy import StrategyError, make_strategy
     from li_seg.training.trainer import TrainingDivergedError
+    from li_seg.weights import WeightsError
 
     model_dir, cfg = None, None
     try:
@@ -184,7 +185,8 @@ def main(argv, mode=None) -> int:
         cfg = config_lib.resolve(cfg, data.num_examples(cfg.data, cfg.data.train_split) if training else 0)
         run(cfg, model_dir, FLAGS.mode, checkpoint=FLAGS.checkpoint, export_dir=FLAGS.export_dir,
             momentum_derived=momentum_derived, strategy=strategy)
-    except (config_lib.ConfigError, FileNotFoundError, data.DataError, StrategyError, StorageError) as error:
+    except (config_lib.ConfigError, FileNotFoundError, data.DataError, StrategyError, StorageError,
+            WeightsError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except TrainingDivergedError as error:

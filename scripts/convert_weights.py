@@ -1,14 +1,15 @@
 """python -m scripts.convert_weights --from=FORMAT --input=PATH --output=FILE.weights.h5
     [--backbone=NAME --stem=beta|plain --stem_widths=A,B,C] [--paper=P --ablation=A --num_classes=N]
 
-Converts a pretrained file once into a Keras .weights.h5 of our network, which then loads by structure (fast, no
-table) as `model.backbone.weights` (a backbone) or `--init_checkpoint` (a whole model). Nothing is downloaded.
+Converts a pretrained file once into a .weights.h5 of our network, by our layer names (`li_seg.weights.converted`),
+which then loads as `--backbone_weights` (a backbone, also one with the layers a paper adds: LI, smoothing, left at
+their initialisation) or `--init_checkpoint` (a whole model). Nothing is downloaded.
 
 - Backbone (default): the network is read from the file (`li_seg.weights.describe.infer_backbone`: depth, unit
   type, stem and its widths; --backbone / --stem / --stem_widths override), built in the file's own layout and
   loaded through the format's table (`li_seg.weights`; every unmatched, missing or mis-shaped variable named, no
   partial loads). The output loads into any layout and output stride of that backbone; it records the source
-  network's BN epsilon (attribute `li_seg_bn_epsilon`), which a backbone built from it then uses.
+  network's BN epsilon, which a backbone built from it then uses (and checks).
 - Whole model (--paper, --ablation, --num_classes): a research/deeplab DeepLabv3 / v3+ checkpoint or Wang & Ji's
   DeepLabv2 into that row's model, head included.
 --from: one of li_seg.weights.FORMATS, or "auto" (detected from the file). Prints the backbone config to use.
@@ -23,12 +24,12 @@ quiet_tensorflow()
 import dataclasses  # noqa: E402
 import sys  # noqa: E402
 
-import h5py  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from li_seg import weights  # noqa: E402
-from li_seg.backbones import build_backbone  # noqa: E402
+from li_seg.backbones import NEW_LAYERS, build_backbone  # noqa: E402
 from li_seg.layers.normalization import BatchNormSettings  # noqa: E402
+from li_seg.weights import converted  # noqa: E402
 from li_seg.weights.describe import infer_backbone  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -42,14 +43,15 @@ def convert_backbone(path: str, fmt: str, output: str, **overrides) -> str:
     config = dataclasses.replace(infer_backbone(fmt, tensors), weights=path, weights_format=fmt,
                                  **{k: v for k, v in overrides.items() if v is not None})
     backbone = build_backbone(config, BatchNormSettings())
-    backbone.save_weights(output)
     epsilon = weights.source_bn_epsilon(path, "mobilenet_v2" if config.name == "mobilenet_v2" else "resnet", fmt)
-    with h5py.File(output, "a") as f:
-        f.attrs[weights.EPSILON_ATTRIBUTE] = epsilon
-        f.attrs["li_seg_source"] = f"{path} ({fmt})"
-    stem = "" if config.name == "mobilenet_v2" else f", stem={config.stem!r}" + (
-        f", stem_widths={tuple(config.stem_widths)}" if config.stem == "beta" else "")
-    return f"BackboneConfig(name={config.name!r}{stem}) (BN epsilon {epsilon:g})"
+    converted.write(backbone, output, f"{path} ({fmt})", epsilon)
+    fields = [f"name={config.name!r}"]
+    if config.name != "mobilenet_v2":
+        fields += [f"layout={config.layout!r}", f"stem={config.stem!r}"]
+        fields += [f"stem_widths={tuple(config.stem_widths)}"] if config.stem == "beta" else []
+    fields += [f"normalization={config.normalization!r}"] if config.normalization else []
+    return (f"BackboneConfig({', '.join(fields)}) (the layout the weights were trained in; BN epsilon "
+            f"{epsilon:g})")
 
 
 def convert_model(path: str, fmt: str, output: str, paper: str, ablation: str, num_classes: int) -> str:
@@ -58,8 +60,8 @@ def convert_model(path: str, fmt: str, output: str, paper: str, ablation: str, n
     from li_seg.models import build_model
 
     model = build_model(get_experiment(paper, ablation).model, num_classes)
-    weights.load_model_weights(model, path, fmt)
-    model.save_weights(output)
+    weights.load_model_weights(model, path, fmt, new_layers=NEW_LAYERS)
+    converted.write(model, output, f"{path} ({fmt})", None, new_layers=NEW_LAYERS)
     return f"the model of --paper={paper} --ablation={ablation} ({num_classes} classes)"
 
 

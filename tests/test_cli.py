@@ -21,6 +21,7 @@ from experiments import train
 from li_seg.data import get_dataset_info
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+FIXTURES = ROOT / "tests" / "fixtures"
 TINY_FLAGS = [  # mnv2_aspp's DeepLabv3 head on a ResNet-18: what a user's override does, and fast to trace
     "--paper=li_convs", "--ablation=mnv2_aspp", "--crop_size=48", "--batch_size=2", "--deterministic",
     "--params_override=train.log_every_steps=1,train.checkpoint_every_steps=2,eval.max_examples=2,"
@@ -52,6 +53,10 @@ def run_main(capsys, *args):
         (["--recipe=cityscapes"], "unknown recipe 'cityscapes' for paper 'li_convs'; valid recipes: paper, voc,"),
         (["--finetune=li_only"], "--finetune=li_only continues a trained model: give --init_checkpoint"),
         (["--init_checkpoint=/nonexistent/ckpt-5"], "expected the file /nonexistent/ckpt-5.index"),
+        (["--backbone_weights=/nonexistent/resnet50.pth"], "weights not found: '/nonexistent/resnet50.pth'"),
+        ([f"--backbone_weights={FIXTURES / 'tiny_state_dict.pth'}"], "is not a ResNet state dict of torchvision"),
+        ([f"--backbone_weights={FIXTURES / 'tiny_state_dict.pth'}", "--weights_format=tf_slim"],
+         "is a torch file, not tf_slim"),
         (["--params_override=model.backbone.inhibition_positions=rb19"], "valid: rb1 ... rb17"),
         (["--ablation=mnv2_aspp", "--params_override=model.backbone.inhibition={}"],
          "inhibition_positions is empty: name the units (rb1 ... rb17; the LI paper's for mobilenet_v2: ['rb10',"),

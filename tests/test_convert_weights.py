@@ -3,6 +3,7 @@ direct load, carries the source's BN epsilon, converts whole models; wrong files
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -40,15 +41,38 @@ def _epsilons(model):
 def test_a_converted_backbone_equals_the_direct_load(beta_checkpoint, tmp_path):
     output = str(tmp_path / "resnet50_beta.weights.h5")
     description = convert_backbone(beta_checkpoint, "tf_slim", output)
-    assert "resnet50" in description and "(64, 64, 128)" in description and "1e-05" in description
+    assert description.startswith("BackboneConfig(name='resnet50', layout='slim', stem='beta', stem_widths=(64, 64, "
+                                  "128), normalization='unit_range')")
+    assert "BN epsilon 1e-05" in description
     direct = build_backbone(BackboneConfig(name="resnet50", stem="beta", weights=beta_checkpoint), BN)
-    # the converted file loads by structure into another layout and output stride of the same network
+    # the converted file loads by name into another layout and output stride of the same network
     converted = build_backbone(BackboneConfig(name="resnet50", stem="beta", layout="torchvision", output_stride=8,
                                               weights=output), BN)
-    assert detect_format(output) == "keras"
+    assert detect_format(output) == "converted"
     for expected, actual in zip(direct.weights, converted.weights):
         assert expected.path == actual.path
         np.testing.assert_array_equal(expected.numpy(), actual.numpy())
+
+
+def test_a_converted_backbone_loads_into_an_li_backbone(beta_checkpoint, tmp_path):
+    from experiments.papers import get_experiment
+
+    output = str(tmp_path / "resnet50_beta.weights.h5")
+    convert_backbone(beta_checkpoint, "tf_slim", output)
+    config = dataclasses.replace(get_experiment("li_convs", "li_resnet50_aspp").model.backbone, weights=output)
+    backbone = build_backbone(config, BN)  # LI at conv5_3: left at its initialisation
+    direct = build_backbone(dataclasses.replace(config, weights=beta_checkpoint), BN)
+    for expected, actual in zip(direct.weights, backbone.weights):
+        if "lateral_inhibition" not in actual.path:
+            np.testing.assert_array_equal(expected.numpy(), actual.numpy())
+
+
+def test_a_converted_file_with_a_contradicting_epsilon_is_refused(wang_ji_checkpoint, tmp_path):
+    output = str(tmp_path / "deeplabv2_backbone.weights.h5")
+    convert_backbone(wang_ji_checkpoint, "deeplabv2_tf", output)
+    config = BackboneConfig(name="resnet101", stem="plain", layout="caffe", bn_epsilon=1e-5, weights=output)
+    with pytest.raises(MappingError, match="BN epsilon 0.001"):
+        build_backbone(config, BN)
 
 
 def test_the_converted_file_carries_the_source_epsilon(wang_ji_checkpoint, tmp_path):
@@ -102,7 +126,7 @@ def test_an_unknown_file_type_names_the_formats(tmp_path):
 
 def test_a_wrong_format_flag_is_a_clear_error(beta_checkpoint, tmp_path):
     config = BackboneConfig(name="resnet50", stem="beta", weights=beta_checkpoint, weights_format="torch")
-    with pytest.raises(ValueError, match="model.ckpt"):
+    with pytest.raises(ValueError, match="is a tf_slim file, not torch"):
         build_backbone(config, BN)
 
 
@@ -111,7 +135,7 @@ def test_the_command_line_converts_and_reports_errors(beta_checkpoint, tmp_path)
     ok = subprocess.run([sys.executable, "-m", "scripts.convert_weights", f"--input={beta_checkpoint}",
                          f"--output={output}"], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
-    assert "BackboneConfig(name='resnet50', stem='beta', stem_widths=(64, 64, 128))" in ok.stdout
+    assert "BackboneConfig(name='resnet50', layout='slim', stem='beta', stem_widths=(64, 64, 128)" in ok.stdout
     assert output.exists()
     missing = subprocess.run([sys.executable, "-m", "scripts.convert_weights", "--input=/nonexistent/model.ckpt",
                               f"--output={output}"], capture_output=True, text=True)

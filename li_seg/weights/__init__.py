@@ -2,8 +2,10 @@
 is ever downloaded.
 
 Formats (`FORMATS`; detected from the file by `detect_format`, or named):
-- "keras": a Keras 3 .weights.h5 of one of our backbones (saved with `backbone.save_weights`, or written by
-  `python -m scripts.convert_weights`), matched by structure.
+- "keras": a Keras 3 .weights.h5 of one of our backbones (saved with `backbone.save_weights`), matched by
+  structure (position).
+- "converted": a .weights.h5 written by `python -m scripts.convert_weights` (`li_seg.weights.converted`: by layer
+  name, with the source's BN epsilon).
 - "tf_checkpoint": a TF2 object-based checkpoint prefix written by tf.train.Checkpoint(backbone=backbone).
 - "keras_applications": keras.applications' MobileNetV2 and ResNet50 / 101 / 152 legacy HDF5 files, the ones
   its downloads leave in ~/.keras/models (`li_seg.weights.keras_applications`).
@@ -28,24 +30,24 @@ and nothing is loaded.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import os
 import re
 from typing import Optional, Sequence
 
-import h5py
 import keras
 import tensorflow as tf
 from absl import logging
 
-from li_seg.weights import deeplabv2_tf, keras_applications, sources, tf_slim, torch_resnet
+from li_seg.weights import converted, deeplabv2_tf, keras_applications, sources, tf_slim, torch_resnet
 from li_seg.weights.mapping import (
-    Mapping, MappingError, assign, check_bn_epsilon, layers_with_weights, match, new_layers_removed,
+    Mapping, MappingError, WeightsError, assign, check_bn_epsilon, layers_with_weights, match, new_layers_removed,
 )
 
-FORMATS = ("keras", "tf_checkpoint", "keras_applications", "tf_slim", "deeplabv2_tf", "torch")
-EPSILON_ATTRIBUTE = "li_seg_bn_epsilon"  # written into a converted .weights.h5 (scripts/convert_weights.py)
+FORMATS = ("keras", "converted", "tf_checkpoint", "keras_applications", "tf_slim", "deeplabv2_tf", "torch")
 
 __all__ = [
-    "EPSILON_ATTRIBUTE", "FORMATS", "MappingError", "backbone_mapping", "detect_format", "load_backbone_weights",
+    "FORMATS", "MappingError", "WeightsError", "backbone_mapping", "detect_format", "load_backbone_weights",
     "load_model_weights", "model_mapping", "read_tensors", "source_bn_epsilon",
 ]
 
@@ -68,28 +70,40 @@ def detect_format(path: str) -> str:
         suffix = " (a TF checkpoint is named by its prefix: PREFIX.index must exist)" if path.endswith(
             (".ckpt", ".index")) or re.search(r"ckpt-\d+$", path) else ""
         raise FileNotFoundError(f"weights not found: {path!r}{suffix}. {_HOW_TO}")
+    if path.endswith(sources.HDF5_SUFFIXES) and converted.is_converted(path):
+        return "converted"
     if path.endswith(".weights.h5"):
         return "keras"
     if path.endswith(sources.HDF5_SUFFIXES):
         return "keras_applications"
     if path.endswith(sources.TORCH_SUFFIXES + (".safetensors",)):
         return "torch"
-    raise ValueError(
+    raise WeightsError(
         f"cannot tell the format of {path!r} from its name; name it with --weights_format / "
         f"model.backbone.weights_format, one of {list(FORMATS)}"
     )
 
 
-def read_tensors(path: str, fmt: str):
-    """{source key: array} of a table-based format's file."""
+@functools.lru_cache(maxsize=1)
+def _read_cached(path: str, fmt: str, modified: float):
     if fmt in ("tf_slim", "deeplabv2_tf"):
         return sources.read_checkpoint(path)
-    if fmt == "keras_applications":
+    if fmt in ("keras_applications", "converted"):
         return sources.read_hdf5(path)
-    if fmt == "torch":
-        return sources.read_torch(path)
-    raise ValueError(f"format {fmt!r} is not read by a table; table formats: tf_slim, deeplabv2_tf, "
-                     "keras_applications, torch")
+    return sources.read_torch(path)
+
+
+def read_tensors(path: str, fmt: str):
+    """{source key: array} of a table-based format's file (the last file read is kept: building a backbone reads
+    it for its epsilon, then for its weights). Raises WeightsError when the file cannot be read as `fmt`."""
+    if fmt not in ("tf_slim", "deeplabv2_tf", "keras_applications", "converted", "torch"):
+        raise ValueError(f"format {fmt!r} is not read by a table; table formats: tf_slim, deeplabv2_tf, "
+                         "keras_applications, converted, torch")
+    anchor = f"{path}.index" if fmt in ("tf_slim", "deeplabv2_tf") else path
+    try:
+        return _read_cached(path, fmt, os.path.getmtime(anchor))
+    except (ValueError, OSError, tf.errors.OpError) as error:
+        raise WeightsError(f"cannot read {path} as {fmt}: {error}") from error
 
 
 def _family(layers) -> str:
@@ -127,9 +141,16 @@ def backbone_mapping(fmt: str, tensors, family: str, path: str = "the file", alo
             raise _wrong_network(path, f"TF-slim's {scope}", family)
         return _only(tf_slim.SLIM_RESNET.with_params(scope=scope), scope, alone=alone)
     if fmt == "keras_applications":
-        if family == "mobilenet_v2":
-            return keras_applications.KERAS_MOBILENET_V2
-        return keras_applications.KERAS_RESNET
+        holds = "mobilenet_v2" if "Conv1/kernel" in tensors else "resnet" if "conv1_conv/kernel" in tensors else None
+        if holds is None:
+            raise MappingError(f"{path} holds neither keras.applications' MobileNetV2 ('Conv1') nor its ResNets "
+                               f"('conv1_conv'; Keras 2.2.4's older files named them 'conv1' / 'res2a_branch2a'); "
+                               f"e.g. {sorted(keys)[:5]}")
+        if holds != family:
+            raise _wrong_network(path, f"keras.applications' {holds}", family)
+        return keras_applications.KERAS_MOBILENET_V2 if family == "mobilenet_v2" else keras_applications.KERAS_RESNET
+    if fmt == "converted":
+        return converted.mapping(path)
     if fmt == "torch":
         found = [mapping for key, mapping in torch_resnet.BY_STEM_KEY.items() if key in tensors]
         if len(found) != 1:
@@ -162,9 +183,11 @@ def model_mapping(fmt: str, tensors, architecture: str, family: str, path: str =
         return backbone + tf_slim.RESEARCH_DEEPLAB_HEAD
     if fmt == "deeplabv2_tf" and architecture == "deeplabv2" and family == "resnet":
         return backbone_mapping(fmt, tensors, family, path, alone=False) + deeplabv2_tf.CLASSIFIER
+    if fmt == "converted":
+        return converted.mapping(path)
     raise MappingError(f"{path} ({fmt}) holds no whole {architecture} model with a {family} backbone: whole-model "
-                       "tables exist for research/deeplab DeepLabv3 / v3+ (tf_slim) and Wang & Ji's DeepLabv2 "
-                       "(deeplabv2_tf); load a backbone alone with model.backbone.weights")
+                       "tables exist for research/deeplab DeepLabv3 / v3+ (tf_slim), Wang & Ji's DeepLabv2 "
+                       "(deeplabv2_tf) and converted files; load a backbone alone with --backbone_weights")
 
 
 def load_with_table(model: keras.Model, mapping: Mapping, tensors, path: str, new_layers: Sequence[str] = ()) -> None:
@@ -194,7 +217,7 @@ def load_backbone_weights(backbone: keras.Model, path: str, fmt: Optional[str] =
         try:
             backbone.load_weights(path)
         except (ValueError, KeyError) as error:
-            raise ValueError(
+            raise WeightsError(
                 f"{path!r} does not hold the weights of backbone {backbone.name!r} (a Keras 3 .weights.h5 loads by "
                 f"position into the network it was saved from; convert other files with scripts.convert_weights): "
                 f"{error}"
@@ -204,7 +227,7 @@ def load_backbone_weights(backbone: keras.Model, path: str, fmt: Optional[str] =
         try:
             status.assert_existing_objects_matched()
         except AssertionError as error:
-            raise ValueError(
+            raise WeightsError(
                 f"checkpoint {path!r} does not hold backbone {backbone.name!r} under the key 'backbone' (write one "
                 f"with tf.train.Checkpoint(backbone=backbone).write(prefix)): {error}"
             ) from error
@@ -231,7 +254,7 @@ def load_model_weights(model: keras.Model, path: str, fmt: Optional[str] = None,
             else:
                 tf.train.Checkpoint(model=model).restore(path).expect_partial().assert_existing_objects_matched()
         except (AssertionError, ValueError, KeyError) as error:
-            raise ValueError(f"{path} does not hold the weights of model {model.name!r} (another architecture, "
+            raise WeightsError(f"{path} does not hold the weights of model {model.name!r} (another architecture, "
                              f"backbone or number of classes?): {error}") from error
     else:
         tensors = read_tensors(path, fmt)
@@ -246,12 +269,10 @@ def source_bn_epsilon(path: str, family: str, fmt: Optional[str] = None) -> Opti
     path = str(path)
     fmt = fmt or detect_format(path)
     _check_format(fmt, path)
-    if fmt == "keras":
-        with h5py.File(path, "r") as f:
-            value = f.attrs.get(EPSILON_ATTRIBUTE)
-        return None if value is None else float(value)
-    if fmt == "tf_checkpoint":
+    if fmt in ("keras", "tf_checkpoint"):
         return None
+    if fmt == "converted":
+        return converted.bn_epsilon(path)
     return backbone_mapping(fmt, read_tensors(path, fmt), family, path).bn_epsilon
 
 
@@ -262,8 +283,10 @@ def _check_format(fmt: str, path: str) -> None:
     """Raises ValueError for an unknown format, or one that the file at `path` cannot be (a checkpoint prefix
     named as a file format or the reverse)."""
     if fmt not in FORMATS:
-        raise ValueError(f"unknown weights format {fmt!r} for {path}; valid: {list(FORMATS)}")
-    if sources.is_tf_checkpoint(path) != (fmt in _CHECKPOINT_FORMATS) and sources.exists(path):
+        raise WeightsError(f"unknown weights format {fmt!r} for {path}; valid: {list(FORMATS)}")
+    if not sources.exists(path):
+        detect_format(path)  # raises FileNotFoundError naming the path
+    if sources.is_tf_checkpoint(path) != (fmt in _CHECKPOINT_FORMATS):
         actual = detect_format(path)
-        raise ValueError(f"{path} is a {actual} file, not {fmt}: set the weights format to {actual} or leave it "
-                         "unset (detected from the file)")
+        raise WeightsError(f"{path} is a {actual} file, not {fmt}: set the weights format to {actual} or leave it "
+                           "unset (detected from the file)")

@@ -25,8 +25,9 @@ DEFAULT_LAYOUT = {"tf_slim": "slim", "torch": "torchvision", "keras_applications
 
 
 def infer_backbone(fmt: str, tensors) -> BackboneConfig:
-    """The backbone config whose variables the file's tensors are, in the file's own layout
-    (`DEFAULT_LAYOUT`). Raises ValueError when the tensors are no backbone this project builds."""
+    """The backbone config whose variables the file's tensors are, in the file's own layout (`DEFAULT_LAYOUT`) and
+    with the input normalisation its network expects where it is not the layout's default. Raises ValueError when
+    the tensors are no backbone this project builds."""
     keys = list(tensors)
     if "MobilenetV2/Conv/weights" in tensors or "Conv1/kernel" in tensors:
         return BackboneConfig(name="mobilenet_v2")
@@ -49,7 +50,9 @@ def infer_backbone(fmt: str, tensors) -> BackboneConfig:
         raise ValueError(f"the file's units per block {units} ({kind}) are no ResNet of {list(resnet_plan.RESNETS)}")
     widths = _deep_stem_widths(fmt, tensors)
     stem = {"stem": "beta", "stem_widths": widths} if widths else {"stem": "plain"}
-    return BackboneConfig(name=names[0], layout=DEFAULT_LAYOUT[fmt], **stem)
+    # research/deeplab feeds its beta ResNets inputs in [-1, 1] (feature_extractor.py); the rest: the layout's own
+    normalization = "unit_range" if fmt == "tf_slim" and widths else None
+    return BackboneConfig(name=names[0], layout=DEFAULT_LAYOUT[fmt], normalization=normalization, **stem)
 
 
 def _deep_stem_widths(fmt: str, tensors) -> Optional[tuple[int, int, int]]:

@@ -13,8 +13,9 @@ kind's templates read "{p}", the row's expanded source prefix. Ignore patterns a
 
 `match(mapping, tensors, layers)` checks everything before anything is assigned: each of our variables must have
 a row, its source tensors must exist and give the variable's shape after the transform, and every source tensor
-must be used or be on the mapping's ignore list. Any problem raises `MappingError`, which names every offending
-variable; nothing is loaded then (no partial loads).
+must be used or be on the mapping's ignore list. Any problem raises `MappingError`; every offending variable is
+named, in the log (the message lists the first `MAX_LISTED` of each kind and the counts); nothing is loaded then
+(no partial loads).
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ from typing import Callable, Iterable, Mapping as MappingType, Optional, Sequenc
 
 import keras
 import numpy as np
+from absl import logging
 
 Transform = Callable[..., np.ndarray]
 BN_VARIABLES = ("gamma", "beta", "moving_mean", "moving_variance")  # a Keras BatchNormalization's, in order
-MAX_LISTED = 12  # problems listed per kind in an error message
+MAX_LISTED = 12  # problems listed per kind in an error message (all of them go to the log)
 
 
 def identity(array: np.ndarray) -> np.ndarray:
@@ -109,12 +111,13 @@ class Mapping:
             parts=(self.parts or (self,)) + (other.parts or (other,)),
         )
 
-    def table(self) -> list[tuple[str, str, str]]:
-        """(our layer pattern, source prefix, kind) for documentation and messages."""
-        return [(rule.layer, rule.source, rule.kind) for rule in self.rules]
+
+class WeightsError(ValueError):
+    """A pretrained file that cannot load: missing nothing, but of another format or network (the message says
+    which and what to do)."""
 
 
-class MappingError(ValueError):
+class MappingError(WeightsError):
     """A file does not hold the weights of the target: every unmatched, missing or mis-shaped variable named."""
 
 
@@ -152,6 +155,7 @@ def variable_key(layer: keras.layers.Layer, variable) -> str:
 
 
 def _problem_list(title: str, items: Sequence[str]) -> str:
+    logging.error("%s (%d):\n    %s", title, len(items), "\n    ".join(items))
     listed = "\n    ".join(items[:MAX_LISTED])
     more = f"\n    ... and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else ""
     return f"  {title} ({len(items)}):\n    {listed}{more}"
@@ -251,6 +255,7 @@ def check_bn_epsilon(mapping: Mapping, layers: Sequence[keras.layers.Layer], sou
     if wrong:
         raise MappingError(
             f"{source_name} ({mapping.name}) was trained with BN epsilon {mapping.bn_epsilon:g}, but "
-            f"{len(wrong)} BN layer(s) of ours use another (e.g. {wrong[:3]}); leave model.backbone.bn_epsilon unset "
-            f"(it then follows the weights) or set it to {mapping.bn_epsilon:g}"
+            f"{len(wrong)} BN layer(s) of ours use another (e.g. {wrong[:3]}): set --params_override="
+            f"model.backbone.bn_epsilon={mapping.bn_epsilon:g} (with model.backbone.weights, leaving it unset "
+            f"follows the weights)"
         )

@@ -62,13 +62,6 @@ def _decode(names) -> list[str]:
     return [n.decode() if isinstance(n, bytes) else str(n) for n in names]
 
 
-def hdf5_layer_names(path: str) -> list[str]:
-    """The names of the layers with weights in a legacy Keras HDF5 file."""
-    with h5py.File(path, "r") as f:
-        group = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
-        return [n for n in _decode(group.attrs.get("layer_names", [])) if len(group[n].attrs.get("weight_names", []))]
-
-
 def read_hdf5(path: str) -> dict[str, np.ndarray]:
     """{"<layer>/<variable>": array} of a legacy Keras HDF5 weights file (keras.applications' downloads, Keras 2's
     save_weights, Keras 3's legacy_h5_format: per layer "weight_names" such as "conv1_conv/kernel:0"; Keras 2's

@@ -82,8 +82,9 @@ RESEARCH_DEEPLAB_HEAD = Mapping(
         Rule(r"decoder_conv(?P<i>\d)_depthwise", "decoder/decoder_conv{i}_depthwise", "depthwise"),
         Rule(r"decoder_conv(?P<i>\d)_pointwise", "decoder/decoder_conv{i}_pointwise", "conv"),
         Rule(r"decoder_conv(?P<i>\d)_(?P<op>depthwise|pointwise)_bn", "decoder/decoder_conv{i}_{op}", "bn"),
-        Rule(r"decoder_conv(?P<i>\d)", "decoder/decoder_conv{i}", "conv"),
-        Rule(r"decoder_conv(?P<i>\d)_bn", "decoder/decoder_conv{i}", "bn"),
+        # the non-separable decoder is slim.repeat(..., 2, conv2d, scope="decoder_conv0") (model.py)
+        Rule(r"decoder_conv(?P<i>\d)", "decoder/decoder_conv0/decoder_conv0_{i_plus_1}", "conv"),
+        Rule(r"decoder_conv(?P<i>\d)_bn", "decoder/decoder_conv0/decoder_conv0_{i_plus_1}", "bn"),
         Rule(r"logits", "logits/semantic", "conv"),
     ),
     kinds=KINDS,

@@ -1,0 +1,66 @@
+"""Our converted files (`python -m scripts.convert_weights`): a .weights.h5 in Keras' legacy HDF5 layout, by layer
+name (root attribute "layer_names"; per layer "weight_names" such as "block1_unit1_conv1/kernel:0"), with the
+source network's BN epsilon and the source's name as attributes.
+
+By name rather than by position (Keras 3's own .weights.h5), so that a converted backbone loads into a backbone
+with the layers a paper adds (LI, smoothing: `li_seg.backbones.NEW_LAYERS`, left at their initialisation), through
+the same strict checks as every table (`BY_NAME`: each of our variables from the tensor of the same name).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Optional, Sequence
+
+import h5py
+import keras
+import numpy as np
+
+from li_seg.weights.mapping import BN_VARIABLES, Mapping, Rule, Variable, layers_with_weights
+
+EPSILON_ATTRIBUTE = "li_seg_bn_epsilon"
+SOURCE_ATTRIBUTE = "li_seg_source"
+
+BY_NAME = Mapping(
+    name="a converted li_seg file (by layer name)",
+    rules=(Rule(r"(?P<name>.+)", "{name}", "layer"),),
+    kinds={"layer": {name: Variable((f"{{p}}/{name}",)) for name in ("kernel", "bias") + BN_VARIABLES}},
+)
+
+
+def is_converted(path: str) -> bool:
+    """Whether the HDF5 file at `path` was written by `write`."""
+    with h5py.File(path, "r") as f:
+        return SOURCE_ATTRIBUTE in f.attrs
+
+
+def bn_epsilon(path: str) -> Optional[float]:
+    """The source network's BN epsilon recorded in a converted file (None for a whole model's file)."""
+    with h5py.File(path, "r") as f:
+        value = f.attrs.get(EPSILON_ATTRIBUTE)
+    return None if value is None else float(value)
+
+
+def mapping(path: str) -> Mapping:
+    """`BY_NAME` with the file's BN epsilon."""
+    return Mapping(BY_NAME.name, BY_NAME.rules, BY_NAME.kinds, bn_epsilon=bn_epsilon(path))
+
+
+def write(model: keras.Model, path: str, source: str, epsilon: Optional[float],
+          new_layers: Sequence[str] = ()) -> None:
+    """Writes `model`'s variables by layer name to `path`, without the layers matching `new_layers`."""
+    with h5py.File(path, "w") as f:
+        names = []
+        for layer in layers_with_weights(model):
+            if any(re.fullmatch(pattern, layer.name) for pattern in new_layers):
+                continue
+            group = f.create_group(layer.name)
+            weight_names = [f"{layer.name}/{variable.name}:0" for variable in layer.weights]
+            for weight_name, variable in zip(weight_names, layer.weights):
+                group.create_dataset(weight_name, data=np.asarray(variable.numpy()))
+            group.attrs["weight_names"] = [n.encode() for n in weight_names]
+            names.append(layer.name.encode())
+        f.attrs["layer_names"] = names
+        f.attrs[SOURCE_ATTRIBUTE] = source
+        if epsilon is not None:
+            f.attrs[EPSILON_ATTRIBUTE] = epsilon
