@@ -7,7 +7,6 @@ import dataclasses
 import subprocess
 import sys
 
-import keras
 import numpy as np
 import pytest
 
@@ -18,7 +17,7 @@ from li_seg.training.checkpoints import restore_model
 from li_seg.weights import MappingError, detect_format
 from scripts.convert_weights import convert_backbone, convert_model
 from tests.test_weights_tf import _beta_resnet50_checkpoint, _wang_ji_checkpoint
-from tests.weights_helpers import write_tf1_checkpoint
+from tests.weights_helpers import bn_epsilons, write_tf1_checkpoint
 
 BN = BatchNormSettings()
 
@@ -32,10 +31,6 @@ def beta_checkpoint(tmp_path_factory):
 @pytest.fixture(scope="module")
 def wang_ji_checkpoint(tmp_path_factory):
     return write_tf1_checkpoint(_wang_ji_checkpoint(), str(tmp_path_factory.mktemp("wj") / "init.ckpt"))
-
-
-def _epsilons(model):
-    return {layer.epsilon for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)}
 
 
 def test_a_converted_backbone_equals_the_direct_load(beta_checkpoint, tmp_path):
@@ -79,7 +74,7 @@ def test_the_converted_file_carries_the_source_epsilon(wang_ji_checkpoint, tmp_p
     output = str(tmp_path / "deeplabv2_backbone.weights.h5")
     assert "BN epsilon 0.001" in convert_backbone(wang_ji_checkpoint, "deeplabv2_tf", output)
     backbone = build_backbone(BackboneConfig(name="resnet101", stem="plain", layout="caffe", weights=output), BN)
-    assert _epsilons(backbone) == {1e-3}
+    assert bn_epsilons(backbone) == {1e-3}
 
 
 def test_a_contradicting_bn_epsilon_is_refused(wang_ji_checkpoint):

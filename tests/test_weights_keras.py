@@ -15,6 +15,7 @@ from li_seg.config import BackboneConfig
 from li_seg.layers.normalization import BatchNormSettings
 from li_seg.weights import MappingError, detect_format
 from tests.numpy_layers import relative_error
+from tests.weights_helpers import bn_epsilons
 
 TOLERANCE = 1e-4
 RNG = np.random.default_rng(50)
@@ -50,8 +51,7 @@ def test_keras_applications_resnet50_matches_keras(keras_resnet50):
     assert detect_format(path) == "keras_applications"
     config = BackboneConfig(name="resnet50", layout="caffe", stem="plain", output_stride=32, weights=path)
     ours = build_backbone(config, BatchNormSettings())
-    epsilons = {layer.epsilon for layer in ours.layers if isinstance(layer, keras.layers.BatchNormalization)}
-    assert epsilons == {1.001e-5}  # Keras' own, carried with the weights
+    assert bn_epsilons(ours) == {1.001e-5}  # Keras' own, carried with the weights
     images = RNG.uniform(0, 255, (2, 66, 82, 3)).astype(np.float32)  # a stem output of 33 x 41: odd (see the table)
     outputs = ours(images)
     keras_features = keras.Model(model.input, [model.get_layer(f"conv{b}_block{n}_out").output

@@ -21,7 +21,7 @@ from li_seg.models import build_model
 from li_seg.weights import MappingError, detect_format, load_model_weights
 from tests.numpy_layers import batch_norm, conv2d, conv2d_same, depthwise2d, relative_error, relu, relu6
 from tests.slim_reference import slim_resnet_features
-from tests.weights_helpers import random_tensor, write_tf1_checkpoint
+from tests.weights_helpers import bn_epsilons, random_tensor, write_tf1_checkpoint
 
 BN = BatchNormSettings()
 TOLERANCE = 1e-4
@@ -229,9 +229,7 @@ def test_whole_research_deeplab_v3plus_checkpoint_round_trips(tmp_path):
     }
     for (layer, variable), source in expected.items():
         np.testing.assert_array_equal(_value(model, layer, variable), tensors[source])
-    epsilons = {layer.name: layer.epsilon for layer in model.get_layer("mobilenet_v2").layers
-                if isinstance(layer, keras.layers.BatchNormalization)}
-    assert set(epsilons.values()) == {1e-3}  # the backbone's, beside the head's 1e-5
+    assert bn_epsilons(model.get_layer("mobilenet_v2")) == {1e-3}  # the backbone's, beside the head's 1e-5
     assert model.get_layer("aspp0_bn").epsilon == 1e-5
 
 
@@ -336,7 +334,7 @@ def test_wang_ji_backbone_matches_a_numpy_forward_of_caffes_layout(wang_ji):
     tensors, prefix = wang_ji
     config = dataclasses.replace(get_experiment("smoothing", "deeplabv2").model.backbone, weights=prefix)
     backbone = build_backbone(config, BN)  # backbone alone: the classifier is ignored
-    assert {layer.epsilon for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization)} == {1e-3}
+    assert bn_epsilons(backbone) == {1e-3}
     images = _images(41, 57)  # odd: TF SAME equals Caffe's padding (Wang & Ji pad with SAME)
     x = images[..., ::-1] - np.array(WANG_JI_MEAN_BGR)
     x = _caffe_conv_bn(x, tensors, "conv1", "bn_conv1", stride=2)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -31,3 +32,8 @@ def random_tensor(name: str, shape, rng: np.random.Generator) -> np.ndarray:
         fan_in = np.prod(shape[:-1]) if len(shape) > 1 else 1
         value = rng.normal(0.0, np.sqrt(2.0 / max(fan_in, 1)), shape)
     return value.astype(np.float32)
+
+
+def bn_epsilons(model: keras.Model) -> set[float]:
+    """The epsilons of `model`'s own BatchNormalization layers."""
+    return {layer.epsilon for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)}

@@ -36,7 +36,7 @@ from li_seg.config import BackboneConfig, choice_errors
 from li_seg.layers.inhibition import INHIBITION_UNIT_HOOK
 from li_seg.layers.normalization import BatchNormSettings
 from li_seg.layers.smoothing import SMOOTHING_UNIT_HOOK
-from li_seg.weights import FORMATS, load_backbone_weights, source_bn_epsilon
+from li_seg.weights import FORMATS, detect_format, load_backbone_weights, source_bn_epsilon
 
 BACKBONES = ("mobilenet_v2",) + tuple(resnet_plan.RESNETS)
 ENDPOINTS = ("input", "stem", "block1", "block2", "block3", "block4", "low_level")
@@ -114,9 +114,10 @@ def build_backbone(config: BackboneConfig, bn: BatchNormSettings, name: Optional
     errors = backbone_errors(config, "backbone")
     if errors:
         raise ValueError("invalid backbone configuration:\n  - " + "\n  - ".join(errors))
+    weights_format = config.weights_format or (detect_format(config.weights) if config.weights else None)
     epsilon = config.bn_epsilon
     if epsilon is None and config.weights:
-        epsilon = source_bn_epsilon(config.weights, family(config.name), config.weights_format)
+        epsilon = source_bn_epsilon(config.weights, family(config.name), weights_format)
     if epsilon is not None:
         bn = dataclasses.replace(bn, epsilon=epsilon)
     name = name or config.name
@@ -126,5 +127,5 @@ def build_backbone(config: BackboneConfig, bn: BatchNormSettings, name: Optional
         build = build_mobilenet_v2 if config.name == "mobilenet_v2" else build_resnet
         backbone = build(config, bn, hooks, name)
     if config.weights:
-        load_backbone_weights(backbone, config.weights, config.weights_format, new_layers=NEW_LAYERS)
+        load_backbone_weights(backbone, config.weights, weights_format, new_layers=NEW_LAYERS)
     return backbone

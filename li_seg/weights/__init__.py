@@ -201,6 +201,26 @@ def load_with_table(model: keras.Model, mapping: Mapping, tensors, path: str, ne
                  f"; {kept} layer(s) the paper adds keep their initialisation" if kept else "")
 
 
+_OWN_FORMATS = ("keras", "tf_checkpoint")
+
+
+def _load_own(model: keras.Model, path: str, fmt: str, key: str) -> None:
+    """Loads one of our own files into `model` (a "backbone" or a whole "model", the key it is saved under in a
+    TF checkpoint): a Keras 3 .weights.h5 by position, or an object-based checkpoint (optimizer state ignored)."""
+    try:
+        if fmt == "keras":
+            model.load_weights(path)
+        else:
+            tf.train.Checkpoint(**{key: model}).read(path).expect_partial().assert_existing_objects_matched()
+    except (AssertionError, ValueError, KeyError) as error:
+        raise WeightsError(
+            f"{path!r} does not hold the weights of {key} {model.name!r} (another network, architecture or number of "
+            f"classes? A Keras 3 .weights.h5 loads by position into the network it was saved from, a checkpoint "
+            f"holds it under the key {key!r}: tf.train.Checkpoint({key}=...); convert pretrained files with "
+            f"scripts.convert_weights): {error}"
+        ) from error
+
+
 def load_backbone_weights(backbone: keras.Model, path: str, fmt: Optional[str] = None,
                           new_layers: Sequence[str] = ()) -> None:
     """Loads the backbone weights at `path` (format `fmt`, detected when None) into `backbone` in place; layers
@@ -213,24 +233,8 @@ def load_backbone_weights(backbone: keras.Model, path: str, fmt: Optional[str] =
     path = str(path)
     fmt = fmt or detect_format(path)
     _check_format(fmt, path)
-    if fmt == "keras":
-        try:
-            backbone.load_weights(path)
-        except (ValueError, KeyError) as error:
-            raise WeightsError(
-                f"{path!r} does not hold the weights of backbone {backbone.name!r} (a Keras 3 .weights.h5 loads by "
-                f"position into the network it was saved from; convert other files with scripts.convert_weights): "
-                f"{error}"
-            ) from error
-    elif fmt == "tf_checkpoint":
-        status = tf.train.Checkpoint(backbone=backbone).read(path).expect_partial()
-        try:
-            status.assert_existing_objects_matched()
-        except AssertionError as error:
-            raise WeightsError(
-                f"checkpoint {path!r} does not hold backbone {backbone.name!r} under the key 'backbone' (write one "
-                f"with tf.train.Checkpoint(backbone=backbone).write(prefix)): {error}"
-            ) from error
+    if fmt in _OWN_FORMATS:
+        _load_own(backbone, path, fmt, "backbone")
     else:
         tensors = read_tensors(path, fmt)
         mapping = backbone_mapping(fmt, tensors, _family(layers_with_weights(backbone)), path)
@@ -247,15 +251,8 @@ def load_model_weights(model: keras.Model, path: str, fmt: Optional[str] = None,
     path = str(path)
     fmt = fmt or detect_format(path)
     _check_format(fmt, path)
-    if fmt in ("tf_checkpoint", "keras"):
-        try:
-            if fmt == "keras":
-                model.load_weights(path)
-            else:
-                tf.train.Checkpoint(model=model).restore(path).expect_partial().assert_existing_objects_matched()
-        except (AssertionError, ValueError, KeyError) as error:
-            raise WeightsError(f"{path} does not hold the weights of model {model.name!r} (another architecture, "
-                             f"backbone or number of classes?): {error}") from error
+    if fmt in _OWN_FORMATS:
+        _load_own(model, path, fmt, "model")
     else:
         tensors = read_tensors(path, fmt)
         family = _family(layers_with_weights(model))
@@ -269,7 +266,7 @@ def source_bn_epsilon(path: str, family: str, fmt: Optional[str] = None) -> Opti
     path = str(path)
     fmt = fmt or detect_format(path)
     _check_format(fmt, path)
-    if fmt in ("keras", "tf_checkpoint"):
+    if fmt in _OWN_FORMATS:
         return None
     if fmt == "converted":
         return converted.bn_epsilon(path)

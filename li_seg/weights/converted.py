@@ -9,14 +9,15 @@ the same strict checks as every table (`BY_NAME`: each of our variables from the
 
 from __future__ import annotations
 
-import re
 from typing import Optional, Sequence
 
 import h5py
 import keras
 import numpy as np
 
-from li_seg.weights.mapping import BN_VARIABLES, Mapping, Rule, Variable, layers_with_weights
+from li_seg.weights.mapping import (
+    BN_VARIABLES, Mapping, Rule, Variable, layers_with_weights, new_layers_removed, variable_key,
+)
 
 EPSILON_ATTRIBUTE = "li_seg_bn_epsilon"
 SOURCE_ATTRIBUTE = "li_seg_source"
@@ -51,11 +52,9 @@ def write(model: keras.Model, path: str, source: str, epsilon: Optional[float],
     """Writes `model`'s variables by layer name to `path`, without the layers matching `new_layers`."""
     with h5py.File(path, "w") as f:
         names = []
-        for layer in layers_with_weights(model):
-            if any(re.fullmatch(pattern, layer.name) for pattern in new_layers):
-                continue
+        for layer in new_layers_removed(layers_with_weights(model), new_layers):
             group = f.create_group(layer.name)
-            weight_names = [f"{layer.name}/{variable.name}:0" for variable in layer.weights]
+            weight_names = [f"{variable_key(layer, variable)}:0" for variable in layer.weights]
             for weight_name, variable in zip(weight_names, layer.weights):
                 group.create_dataset(weight_name, data=np.asarray(variable.numpy()))
             group.attrs["weight_names"] = [n.encode() for n in weight_names]

@@ -8,6 +8,7 @@ from typing import Optional
 
 from li_seg.backbones import resnet_plan
 from li_seg.config import BackboneConfig
+from li_seg.weights import torch_resnet
 
 # per format: a key of the first conv of every unit, its (block, unit) groups, the unit offset (0-based -> 1)
 _UNIT_KEYS = {
@@ -18,8 +19,8 @@ _UNIT_KEYS = {
 # the three deep-stem convs (output channels on the last axis for TF, the first for PyTorch)
 _DEEP_STEMS = (
     ("tf_slim", tuple(f"conv1_{i}/weights" for i in (1, 2, 3)), -1),
-    ("torch", ("conv1.0.weight", "conv1.3.weight", "conv1.6.weight"), 0),
-    ("torch", ("stem.0.weight", "stem.3.weight", "stem.6.weight"), 0),
+    ("torch", tuple(f"{conv}.weight" for conv in torch_resnet.DEEP_BASE_STEM[0]), 0),
+    ("torch", tuple(f"{conv}.weight" for conv in torch_resnet.MMSEG_V1C_STEM[0]), 0),
 )
 DEFAULT_LAYOUT = {"tf_slim": "slim", "torch": "torchvision", "keras_applications": "caffe", "deeplabv2_tf": "caffe"}
 

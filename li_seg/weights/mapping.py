@@ -28,6 +28,8 @@ import keras
 import numpy as np
 from absl import logging
 
+from li_seg.layers.diagnostics import model_layers
+
 Transform = Callable[..., np.ndarray]
 BN_VARIABLES = ("gamma", "beta", "moving_mean", "moving_variance")  # a Keras BatchNormalization's, in order
 MAX_LISTED = 12  # problems listed per kind in an error message (all of them go to the log)
@@ -141,13 +143,7 @@ def _template_fields(match: re.Match, mapping: "Mapping") -> Optional[dict[str, 
 
 def layers_with_weights(model: keras.Model) -> list[keras.layers.Layer]:
     """Every layer of `model` that owns variables, nested models opened (a whole model's backbone)."""
-    found = []
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            found += layers_with_weights(layer)
-        elif layer.weights:
-            found.append(layer)
-    return found
+    return [layer for layer in model_layers(model) if layer.weights and not isinstance(layer, keras.Model)]
 
 
 def variable_key(layer: keras.layers.Layer, variable) -> str:

@@ -47,6 +47,9 @@ def _deep_stem(convs: tuple[str, str, str], bns: tuple[str, str, str]) -> tuple[
     return tuple(rules)
 
 
+DEEP_BASE_STEM = (("conv1.0", "conv1.3", "conv1.6"), ("conv1.1", "conv1.4", "bn1"))  # (convs, their BNs)
+MMSEG_V1C_STEM = (("stem.0", "stem.3", "stem.6"), ("stem.1", "stem.4", "stem.7"))
+
 TORCHVISION_RESNET = Mapping(
     name="torchvision / timm ResNet",
     rules=(Rule(r"conv1", "conv1", "conv"), Rule(r"conv1_bn", "bn1", "bn")) + _LAYERS,
@@ -54,15 +57,16 @@ TORCHVISION_RESNET = Mapping(
 )
 DEEP_BASE_RESNET = Mapping(
     name="PyTorch-Encoding deep-base / timm deep-stem ResNet",
-    rules=_deep_stem(("conv1.0", "conv1.3", "conv1.6"), ("conv1.1", "conv1.4", "bn1")) + _LAYERS,
+    rules=_deep_stem(*DEEP_BASE_STEM) + _LAYERS,
     kinds=KINDS, ignored=IGNORED, bn_epsilon=1e-5,
 )
 MMSEG_V1C_RESNET = Mapping(
     name="mmsegmentation ResNetV1c",
-    rules=_deep_stem(("stem.0", "stem.3", "stem.6"), ("stem.1", "stem.4", "stem.7")) + _LAYERS,
+    rules=_deep_stem(*MMSEG_V1C_STEM) + _LAYERS,
     kinds=KINDS, ignored=IGNORED, bn_epsilon=1e-5,
 )
 # which table a state dict needs, told by its first stem conv
 BY_STEM_KEY = {
-    "conv1.weight": TORCHVISION_RESNET, "conv1.0.weight": DEEP_BASE_RESNET, "stem.0.weight": MMSEG_V1C_RESNET,
+    "conv1.weight": TORCHVISION_RESNET, f"{DEEP_BASE_STEM[0][0]}.weight": DEEP_BASE_RESNET,
+    f"{MMSEG_V1C_STEM[0][0]}.weight": MMSEG_V1C_RESNET,
 }
