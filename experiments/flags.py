@@ -55,6 +55,10 @@ flags.DEFINE_enum(
     "weights_format", None, weight_formats.FORMATS,
     "The format of --backbone_weights (model.backbone.weights_format); default: detected from the file.",
 )
+flags.DEFINE_boolean(
+    "allow_non_finite_weights", None, "Load NaN / Inf values of --backbone_weights and --init_checkpoint "
+    "(model.backbone.allow_non_finite_weights); refused by default, naming the tensors.",
+)
 define_data_flags()
 flags.DEFINE_string("model_dir", None, "Checkpoints, TensorBoard logs, config.json, export (default runs/PAPER/...).")
 flags.DEFINE_integer("batch_size", None, "Global training batch size.")
@@ -93,6 +97,7 @@ def _flag_overrides() -> dict:
         "seed": "train.seed", "deterministic": "train.deterministic", "mixed_precision": "train.mixed_precision",
         "strategy": "train.strategy", "tpu_address": "train.tpu_address",
         "backbone_weights": "model.backbone.weights", "weights_format": "model.backbone.weights_format",
+        "allow_non_finite_weights": "model.backbone.allow_non_finite_weights",
     }
     for flag, key in simple.items():
         if FLAGS[flag].value is not None:

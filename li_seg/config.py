@@ -93,6 +93,8 @@ class BackboneConfig:
       .pth or .safetensors) or one of ours (.weights.h5, TF checkpoint prefix); `li_seg.weights`, README
       "Pretrained weights". None = random initialisation. Nothing is ever downloaded.
     weights_format: the format of `weights` (`li_seg.weights.FORMATS`); None = detected from the file.
+    allow_non_finite_weights: load NaN / Inf values of `weights` and of train.init_checkpoint (refused by default,
+      naming the tensors: `li_seg.weights.values`).
     bn_epsilon: the epsilon of the backbone's BN layers; None = the pretrained weights' (the network they were
       trained in: 1e-5 TF-slim / torchvision, 1.001e-5 keras.applications ResNet, 1e-3 MobileNetV2 and Wang & Ji's
       DeepLabv2), else the backbone's convention (ResNet 1e-5, MobileNetV2 1e-3). A value that contradicts the
@@ -116,6 +118,7 @@ class BackboneConfig:
     normalization: Optional[str] = None
     weights: Optional[str] = None
     weights_format: Optional[str] = None
+    allow_non_finite_weights: bool = False
     bn_epsilon: Optional[float] = None
     inhibition: Optional[InhibitionConfig] = None
     inhibition_positions: tuple[str, ...] = ()

@@ -1,5 +1,6 @@
 """python -m scripts.convert_weights --from=FORMAT --input=PATH --output=FILE.weights.h5
     [--backbone=NAME --stem=beta|plain --stem_widths=A,B,C] [--paper=P --ablation=A --num_classes=N]
+    [--allow_non_finite]
 
 Converts a pretrained file once into a .weights.h5 of our network, by our layer names (`li_seg.weights.converted`),
 which then loads as `--backbone_weights` (a backbone, also one with the layers a paper adds: LI, smoothing, left at
@@ -13,6 +14,8 @@ their initialisation) or `--init_checkpoint` (a whole model). Nothing is downloa
 - Whole model (--paper, --ablation, --num_classes): a research/deeplab DeepLabv3 / v3+ checkpoint or Wang & Ji's
   DeepLabv2 into that row's model, head included.
 --from: one of li_seg.weights.FORMATS, or "auto" (detected from the file). Prints the backbone config to use.
+The input is read as untrusted (docs/weights_security.md): anything refused or unreadable ends with one message
+naming the file and the problem, exit status 2; NaN / Inf weights are refused unless --allow_non_finite.
 """
 
 from __future__ import annotations
@@ -35,15 +38,17 @@ from li_seg.weights.describe import infer_backbone  # noqa: E402
 FLAGS = flags.FLAGS
 
 
-def convert_backbone(path: str, fmt: str, output: str, **overrides) -> str:
+def convert_backbone(path: str, fmt: str, output: str, allow_non_finite: bool = False, **overrides) -> str:
     """Writes `output`, the .weights.h5 of the backbone `path` holds; returns the backbone config's description."""
     if fmt in ("keras", "tf_checkpoint"):
         raise ValueError(f"{path} is one of our own formats ({fmt}) already: load it directly")
-    tensors = weights.read_tensors(path, fmt)
+    tensors = weights.read_tensors(path, fmt, allow_non_finite)
     config = dataclasses.replace(infer_backbone(fmt, tensors), weights=path, weights_format=fmt,
+                                 allow_non_finite_weights=allow_non_finite,
                                  **{k: v for k, v in overrides.items() if v is not None})
     backbone = build_backbone(config, BatchNormSettings())
-    epsilon = weights.source_bn_epsilon(path, "mobilenet_v2" if config.name == "mobilenet_v2" else "resnet", fmt)
+    epsilon = weights.source_bn_epsilon(path, "mobilenet_v2" if config.name == "mobilenet_v2" else "resnet", fmt,
+                                        allow_non_finite)
     converted.write(backbone, output, f"{path} ({fmt})", epsilon)
     fields = [f"name={config.name!r}"]
     if config.name != "mobilenet_v2":
@@ -54,13 +59,14 @@ def convert_backbone(path: str, fmt: str, output: str, **overrides) -> str:
             f"{epsilon:g})")
 
 
-def convert_model(path: str, fmt: str, output: str, paper: str, ablation: str, num_classes: int) -> str:
+def convert_model(path: str, fmt: str, output: str, paper: str, ablation: str, num_classes: int,
+                  allow_non_finite: bool = False) -> str:
     """Writes `output`, the .weights.h5 of the whole model of `paper`'s `ablation` that `path` holds."""
     from experiments.papers import get_experiment
     from li_seg.models import build_model
 
     model = build_model(get_experiment(paper, ablation).model, num_classes)
-    weights.load_model_weights(model, path, fmt, new_layers=NEW_LAYERS)
+    weights.load_model_weights(model, path, fmt, new_layers=NEW_LAYERS, allow_non_finite=allow_non_finite)
     converted.write(model, output, f"{path} ({fmt})", None, new_layers=NEW_LAYERS)
     return f"the model of --paper={paper} --ablation={ablation} ({num_classes} classes)"
 
@@ -77,12 +83,12 @@ def main(argv) -> int:
     try:
         fmt = weights.detect_format(FLAGS.input) if FLAGS["from"].value == "auto" else FLAGS["from"].value
         if FLAGS.paper:
-            what = convert_model(FLAGS.input, fmt, FLAGS.output, *whole)
+            what = convert_model(FLAGS.input, fmt, FLAGS.output, *whole, allow_non_finite=FLAGS.allow_non_finite)
         else:
             widths = tuple(int(w) for w in FLAGS.stem_widths) if FLAGS.stem_widths else None
-            what = convert_backbone(FLAGS.input, fmt, FLAGS.output, name=FLAGS.backbone, stem=FLAGS.stem,
-                                    stem_widths=widths)
-    except (FileNotFoundError, ValueError) as error:
+            what = convert_backbone(FLAGS.input, fmt, FLAGS.output, FLAGS.allow_non_finite, name=FLAGS.backbone,
+                                    stem=FLAGS.stem, stem_widths=widths)
+    except (OSError, ValueError) as error:  # WeightsError is a ValueError; OSError: the output cannot be written
         print(f"convert_weights: {error}", file=sys.stderr)
         return 2
     print(f"wrote {FLAGS.output}: {what}, from {FLAGS.input} ({fmt})")
@@ -102,6 +108,7 @@ def define_flags() -> None:
     flags.DEFINE_string("paper", None, "Whole model: the paper of --ablation.")
     flags.DEFINE_string("ablation", None, "Whole model: the row whose model the file holds.")
     flags.DEFINE_integer("num_classes", None, "Whole model: the classes of the file's classifier.")
+    flags.DEFINE_boolean("allow_non_finite", False, "Convert NaN / Inf weights (refused by default).")
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from li_seg.backbones.output_stride import atrous_schedule
 from li_seg.backbones.resnet_plan import unit_schedule
 from li_seg.config import BackboneConfig
 from li_seg.layers.normalization import BatchNormSettings
+from li_seg.weights import WeightsNotFoundError
 
 BN = BatchNormSettings()
 RNG = np.random.default_rng(0)
@@ -199,7 +200,7 @@ def test_keras_weights_file_and_checkpoint_round_trip(tmp_path):
 @pytest.mark.parametrize("name", ["missing.h5", "missing.weights.h5", "missing_ckpt/model"])
 def test_missing_weights_name_the_path(tmp_path, name):
     path = str(tmp_path / name)
-    with pytest.raises(FileNotFoundError, match="Nothing is downloaded") as info:
+    with pytest.raises(WeightsNotFoundError, match="Nothing is downloaded") as info:
         build_backbone(BackboneConfig(output_stride=32, weights=path), BN)
     assert path in str(info.value)
 

@@ -22,6 +22,7 @@ from li_seg.data import get_dataset_info
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "tests" / "fixtures"
+HOSTILE = FIXTURES / "hostile"  # tests/test_hostile_weights.py
 TINY_FLAGS = [  # mnv2_aspp's DeepLabv3 head on a ResNet-18: what a user's override does, and fast to trace
     "--paper=li_convs", "--ablation=mnv2_aspp", "--crop_size=48", "--batch_size=2", "--deterministic",
     "--params_override=train.log_every_steps=1,train.checkpoint_every_steps=2,eval.max_examples=2,"
@@ -57,6 +58,10 @@ def run_main(capsys, *args):
         ([f"--backbone_weights={FIXTURES / 'tiny_state_dict.pth'}"], "is not a ResNet state dict of torchvision"),
         ([f"--backbone_weights={FIXTURES / 'tiny_state_dict.pth'}", "--weights_format=tf_slim"],
          "is a torch file, not tf_slim"),
+        ([f"--backbone_weights={HOSTILE / 'storage_overread.pth'}"], "declares 16384 bytes, stored as 4"),
+        ([f"--backbone_weights={HOSTILE / 'external_storage.h5'}"], "stores its data in external files"),
+        ([f"--backbone_weights={HOSTILE / 'nan.pth'}"], "pass --allow_non_finite_weights"),
+        ([f"--backbone_weights={HOSTILE}"], "is a directory, not a weights file"),
         (["--params_override=model.backbone.inhibition_positions=rb19"], "valid: rb1 ... rb17"),
         (["--ablation=mnv2_aspp", "--params_override=model.backbone.inhibition={}"],
          "inhibition_positions is empty: name the units (rb1 ... rb17; the LI paper's for mobilenet_v2: ['rb10',"),

@@ -4,6 +4,7 @@ direct load, carries the source's BN epsilon, converts whole models; wrong files
 from __future__ import annotations
 
 import dataclasses
+import pathlib
 import subprocess
 import sys
 
@@ -137,3 +138,13 @@ def test_the_command_line_converts_and_reports_errors(beta_checkpoint, tmp_path)
     assert missing.returncode == 2
     assert "weights not found: '/nonexistent/model.ckpt'" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_the_command_line_refuses_a_hostile_file_with_a_message(tmp_path):
+    hostile = pathlib.Path(__file__).resolve().parent / "fixtures" / "hostile" / "storage_overread.pth"
+    output = tmp_path / "out.weights.h5"
+    run = subprocess.run([sys.executable, "-m", "scripts.convert_weights", f"--input={hostile}",
+                          f"--output={output}"], capture_output=True, text=True)
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert f"{hostile}: member 'archive/data/0' declares 16384 bytes, stored as 4" in run.stderr
+    assert not output.exists()

@@ -17,6 +17,7 @@ import zipfile
 import numpy as np
 import pytest
 
+from li_seg.weights import WeightsNotFoundError
 from li_seg.weights.pth import read_pth, state_dict_of
 
 FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures"
@@ -264,8 +265,8 @@ def test_other_files_are_refused(tmp_path):
         read_pth(tmp_path / "other.zip")
 
 
-def test_missing_file_raises_file_not_found(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nowhere.pth"):
+def test_missing_file_raises_weights_not_found(tmp_path):
+    with pytest.raises(WeightsNotFoundError, match="nowhere.pth"):
         read_pth(tmp_path / "nowhere.pth")
 
 

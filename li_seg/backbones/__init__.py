@@ -108,8 +108,8 @@ def build_backbone(config: BackboneConfig, bn: BatchNormSettings, name: Optional
 
     Loads `config.weights` when set (`li_seg.weights.load_backbone_weights`), its BN layers built with the
     weights' epsilon unless `config.bn_epsilon` is set. Raises ValueError naming every problem of an invalid
-    config (`backbone_errors`), FileNotFoundError / ValueError for weights that are missing or not this
-    backbone's.
+    config (`backbone_errors`), `li_seg.weights.WeightsError` for weights that are missing, unreadable, refused
+    or not this backbone's.
     """
     errors = backbone_errors(config, "backbone")
     if errors:
@@ -117,7 +117,8 @@ def build_backbone(config: BackboneConfig, bn: BatchNormSettings, name: Optional
     weights_format = config.weights_format or (detect_format(config.weights) if config.weights else None)
     epsilon = config.bn_epsilon
     if epsilon is None and config.weights:
-        epsilon = source_bn_epsilon(config.weights, family(config.name), weights_format)
+        epsilon = source_bn_epsilon(config.weights, family(config.name), weights_format,
+                                    config.allow_non_finite_weights)
     if epsilon is not None:
         bn = dataclasses.replace(bn, epsilon=epsilon)
     name = name or config.name
@@ -127,5 +128,6 @@ def build_backbone(config: BackboneConfig, bn: BatchNormSettings, name: Optional
         build = build_mobilenet_v2 if config.name == "mobilenet_v2" else build_resnet
         backbone = build(config, bn, hooks, name)
     if config.weights:
-        load_backbone_weights(backbone, config.weights, weights_format, new_layers=NEW_LAYERS)
+        load_backbone_weights(backbone, config.weights, weights_format, new_layers=NEW_LAYERS,
+                              allow_non_finite=config.allow_non_finite_weights)
     return backbone

@@ -148,15 +148,15 @@ def resolve_checkpoint(model_dir, which: str = "auto") -> str:
     return path
 
 
-def restore_model(model, path: str) -> None:
+def restore_model(model, path: str, allow_non_finite: bool = False) -> None:
     """Restores only the model's variables from a training checkpoint (optimizer state is ignored), or from a whole
     model's pretrained weights: a research/deeplab or Wang & Ji DeepLabv2 TF1 checkpoint, a whole-model
     .weights.h5 (`li_seg.weights.load_model_weights`; the layers a paper adds to the backbone, LI or smoothing, keep
-    their initialisation when the file is a pretrained one)."""
+    their initialisation when the file is a pretrained one; NaN / Inf refused unless `allow_non_finite`)."""
     from li_seg.backbones import NEW_LAYERS
     from li_seg.weights import load_model_weights
 
-    load_model_weights(model, path, new_layers=NEW_LAYERS)
+    load_model_weights(model, path, new_layers=NEW_LAYERS, allow_non_finite=allow_non_finite)
 
 
 def load_trained_model(model_config, num_classes: int, model_dir, which: str = "auto", strategy=None):

@@ -139,7 +139,8 @@ class Trainer:
         if path:
             logging.info("resumed from %s (step %d)", path, int(self.step.numpy()))
         elif self.cfg.train.init_checkpoint:
-            restore_model(self.model, self.cfg.train.init_checkpoint)
+            restore_model(self.model, self.cfg.train.init_checkpoint,
+                          allow_non_finite=self.cfg.model.backbone.allow_non_finite_weights)
             logging.info("initialised the model from %s", self.cfg.train.init_checkpoint)
         return int(self.step.numpy())
 

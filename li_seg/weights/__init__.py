@@ -25,6 +25,12 @@ checkpoints, a whole-model .weights.h5, or a research/deeplab / Wang & Ji checkp
 backbone's BN layers unless BackboneConfig.bn_epsilon says otherwise). Every table-based load is strict: a file
 that is not the network's weights raises `MappingError` naming every unmatched, missing or mis-shaped variable,
 and nothing is loaded.
+
+No file is trusted (docs/weights_security.md): the readers refuse what their format's writers never write and
+whatever could read outside the file or claim more memory than it holds (`li_seg.weights.pth`,
+`li_seg.weights.hdf5`, `li_seg.weights.sources`); every tensor read must be real and finite
+(`li_seg.weights.values`; `allow_non_finite` loads NaN / Inf anyway); and every failure, whatever raised it, is one
+`WeightsError` naming the file (`li_seg.weights.errors`), which the command lines print before exiting with 2.
 """
 
 from __future__ import annotations
@@ -39,16 +45,18 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from li_seg.weights import converted, deeplabv2_tf, keras_applications, sources, tf_slim, torch_resnet
+from li_seg.weights import converted, deeplabv2_tf, hdf5, keras_applications, sources, tf_slim, torch_resnet
+from li_seg.weights.errors import MappingError, WeightsError, WeightsNotFoundError, reading
 from li_seg.weights.mapping import (
-    Mapping, MappingError, WeightsError, assign, check_bn_epsilon, layers_with_weights, match, new_layers_removed,
+    Mapping, assign, check_bn_epsilon, layers_with_weights, match, new_layers_removed,
 )
+from li_seg.weights.values import check_values
 
 FORMATS = ("keras", "converted", "tf_checkpoint", "keras_applications", "tf_slim", "deeplabv2_tf", "torch")
 
 __all__ = [
-    "FORMATS", "MappingError", "WeightsError", "backbone_mapping", "detect_format", "load_backbone_weights",
-    "load_model_weights", "model_mapping", "read_tensors", "source_bn_epsilon",
+    "FORMATS", "MappingError", "WeightsError", "WeightsNotFoundError", "backbone_mapping", "detect_format",
+    "load_backbone_weights", "load_model_weights", "model_mapping", "read_tensors", "source_bn_epsilon",
 ]
 
 _HOW_TO = (
@@ -59,18 +67,18 @@ _HOW_TO = (
 
 
 def detect_format(path: str) -> str:
-    """The format of the file at `path` (see the module docstring), from its name and contents."""
+    """The format of the file at `path` (see the module docstring), from its name and contents; WeightsNotFoundError
+    when there is no such file or checkpoint prefix."""
     path = str(path)
-    if sources.is_tf_checkpoint(path):
-        if sources.is_object_based_checkpoint(path):
-            return "tf_checkpoint"
-        keys = set(sources.read_checkpoint(path))
-        return "deeplabv2_tf" if deeplabv2_tf.holds(keys) else "tf_slim"
-    if not sources.exists(path):
-        suffix = " (a TF checkpoint is named by its prefix: PREFIX.index must exist)" if path.endswith(
-            (".ckpt", ".index")) or re.search(r"ckpt-\d+$", path) else ""
-        raise FileNotFoundError(f"weights not found: {path!r}{suffix}. {_HOW_TO}")
-    if path.endswith(sources.HDF5_SUFFIXES) and converted.is_converted(path):
+    with reading(path):
+        if sources.is_tf_checkpoint(path):
+            keys = set(sources.read_checkpoint(path))
+            if sources.OBJECT_GRAPH_KEY in keys:
+                return "tf_checkpoint"
+            return "deeplabv2_tf" if deeplabv2_tf.holds(keys) else "tf_slim"
+        sources.check_exists(path, _HOW_TO)
+        is_converted = path.endswith(sources.HDF5_SUFFIXES) and converted.is_converted(path)
+    if is_converted:
         return "converted"
     if path.endswith(".weights.h5"):
         return "keras"
@@ -85,25 +93,26 @@ def detect_format(path: str) -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def _read_cached(path: str, fmt: str, modified: float):
+def _read_cached(path: str, fmt: str, modified: float, allow_non_finite: bool):
     if fmt in ("tf_slim", "deeplabv2_tf"):
-        return sources.read_checkpoint(path)
-    if fmt in ("keras_applications", "converted"):
-        return sources.read_hdf5(path)
-    return sources.read_torch(path)
+        tensors = sources.read_checkpoint(path)
+        check_values(tensors.numeric(), path, allow_non_finite)
+        return tensors
+    tensors = sources.read_hdf5(path) if fmt in ("keras_applications", "converted") else sources.read_torch(path)
+    check_values(tensors.items(), path, allow_non_finite)
+    return tensors
 
 
-def read_tensors(path: str, fmt: str):
-    """{source key: array} of a table-based format's file (the last file read is kept: building a backbone reads
-    it for its epsilon, then for its weights). Raises WeightsError when the file cannot be read as `fmt`."""
+def read_tensors(path: str, fmt: str, allow_non_finite: bool = False):
+    """{source key: array} of a table-based format's file, every tensor checked (real, finite unless
+    `allow_non_finite`: `li_seg.weights.values`); the last file read is kept: building a backbone reads it for its
+    epsilon, then for its weights. Raises WeightsError when the file cannot be read as `fmt`."""
     if fmt not in ("tf_slim", "deeplabv2_tf", "keras_applications", "converted", "torch"):
         raise ValueError(f"format {fmt!r} is not read by a table; table formats: tf_slim, deeplabv2_tf, "
                          "keras_applications, converted, torch")
     anchor = f"{path}.index" if fmt in ("tf_slim", "deeplabv2_tf") else path
-    try:
-        return _read_cached(path, fmt, os.path.getmtime(anchor))
-    except (ValueError, OSError, tf.errors.OpError) as error:
-        raise WeightsError(f"cannot read {path} as {fmt}: {error}") from error
+    with reading(path, fmt):
+        return _read_cached(path, fmt, os.path.getmtime(anchor), allow_non_finite)
 
 
 def _family(layers) -> str:
@@ -204,63 +213,70 @@ def load_with_table(model: keras.Model, mapping: Mapping, tensors, path: str, ne
 _OWN_FORMATS = ("keras", "tf_checkpoint")
 
 
-def _load_own(model: keras.Model, path: str, fmt: str, key: str) -> None:
+def _load_own(model: keras.Model, path: str, fmt: str, key: str, allow_non_finite: bool) -> None:
     """Loads one of our own files into `model` (a "backbone" or a whole "model", the key it is saved under in a
-    TF checkpoint): a Keras 3 .weights.h5 by position, or an object-based checkpoint (optimizer state ignored)."""
-    try:
-        if fmt == "keras":
-            model.load_weights(path)
-        else:
-            tf.train.Checkpoint(**{key: model}).read(path).expect_partial().assert_existing_objects_matched()
-    except (AssertionError, ValueError, KeyError) as error:
-        raise WeightsError(
-            f"{path!r} does not hold the weights of {key} {model.name!r} (another network, architecture or number of "
-            f"classes? A Keras 3 .weights.h5 loads by position into the network it was saved from, a checkpoint "
-            f"holds it under the key {key!r}: tf.train.Checkpoint({key}=...); convert pretrained files with "
-            f"scripts.convert_weights): {error}"
-        ) from error
+    TF checkpoint): a Keras 3 .weights.h5 by position, or an object-based checkpoint (optimizer state ignored).
+    Every tensor of the file is checked first (`li_seg.weights.values`; HDF5 by `li_seg.weights.hdf5`)."""
+    with reading(path, fmt):
+        tensors = hdf5.datasets(path) if fmt == "keras" else sources.read_checkpoint(path).numeric()
+        check_values(tensors, path, allow_non_finite)
+        try:
+            if fmt == "keras":
+                model.load_weights(path)
+            else:
+                tf.train.Checkpoint(**{key: model}).read(path).expect_partial().assert_existing_objects_matched()
+        except (AssertionError, ValueError, KeyError) as error:
+            raise WeightsError(
+                f"{path!r} does not hold the weights of {key} {model.name!r} (another network, architecture or "
+                f"number of classes? A Keras 3 .weights.h5 loads by position into the network it was saved from, a "
+                f"checkpoint holds it under the key {key!r}: tf.train.Checkpoint({key}=...); convert pretrained "
+                f"files with scripts.convert_weights): {error}"
+            ) from error
 
 
 def load_backbone_weights(backbone: keras.Model, path: str, fmt: Optional[str] = None,
-                          new_layers: Sequence[str] = ()) -> None:
+                          new_layers: Sequence[str] = (), allow_non_finite: bool = False) -> None:
     """Loads the backbone weights at `path` (format `fmt`, detected when None) into `backbone` in place; layers
     matching `new_layers` (`li_seg.backbones.NEW_LAYERS`: LI, smoothing) keep their initialisation when the file is
-    a pretrained one (table formats).
+    a pretrained one (table formats). NaN / Inf values are refused unless `allow_non_finite`.
 
-    Raises FileNotFoundError for a missing file, ValueError (MappingError for table formats) naming every problem
-    when the file does not hold this backbone's weights; nothing is loaded then.
+    Raises WeightsError (WeightsNotFoundError for a missing file, MappingError for a file of another network)
+    naming every problem; nothing is loaded then.
     """
     path = str(path)
     fmt = fmt or detect_format(path)
     _check_format(fmt, path)
     if fmt in _OWN_FORMATS:
-        _load_own(backbone, path, fmt, "backbone")
+        _load_own(backbone, path, fmt, "backbone", allow_non_finite)
     else:
-        tensors = read_tensors(path, fmt)
-        mapping = backbone_mapping(fmt, tensors, _family(layers_with_weights(backbone)), path)
-        load_with_table(backbone, mapping, tensors, path, new_layers)
+        tensors = read_tensors(path, fmt, allow_non_finite)
+        with reading(path, fmt):  # a tensor a transform cannot take (a kernel of another rank, ...)
+            mapping = backbone_mapping(fmt, tensors, _family(layers_with_weights(backbone)), path)
+            load_with_table(backbone, mapping, tensors, path, new_layers)
 
 
 def load_model_weights(model: keras.Model, path: str, fmt: Optional[str] = None,
-                       new_layers: Sequence[str] = ()) -> None:
+                       new_layers: Sequence[str] = (), allow_non_finite: bool = False) -> None:
     """Loads a whole model's weights: our object-based checkpoint (the model's variables only; optimizer state
     ignored), a whole-model .weights.h5, or a research/deeplab / DeepLabv2 TF1 checkpoint by its table
     (`model_mapping`, chosen by the model's architecture, which `li_seg.models.build_model` names it after, and
-    its backbone's family; layers matching `new_layers` keep their initialisation). Raises ValueError naming the
-    problem when the file does not hold this model's weights."""
+    its backbone's family; layers matching `new_layers` keep their initialisation). NaN / Inf values are refused
+    unless `allow_non_finite`. Raises WeightsError naming the problem when the file cannot be read or does not
+    hold this model's weights."""
     path = str(path)
     fmt = fmt or detect_format(path)
     _check_format(fmt, path)
     if fmt in _OWN_FORMATS:
-        _load_own(model, path, fmt, "model")
+        _load_own(model, path, fmt, "model", allow_non_finite)
     else:
-        tensors = read_tensors(path, fmt)
-        family = _family(layers_with_weights(model))
-        mapping = model_mapping(fmt, tensors, model.name, family, path)
-        load_with_table(model, mapping, tensors, path, new_layers)
+        tensors = read_tensors(path, fmt, allow_non_finite)
+        with reading(path, fmt):  # a tensor a transform cannot take (a kernel of another rank, ...)
+            mapping = model_mapping(fmt, tensors, model.name, _family(layers_with_weights(model)), path)
+            load_with_table(model, mapping, tensors, path, new_layers)
 
 
-def source_bn_epsilon(path: str, family: str, fmt: Optional[str] = None) -> Optional[float]:
+def source_bn_epsilon(path: str, family: str, fmt: Optional[str] = None,
+                      allow_non_finite: bool = False) -> Optional[float]:
     """The BN epsilon of the network whose weights `path` holds (None when the format does not tell: our own
     files without the converter's record)."""
     path = str(path)
@@ -269,8 +285,9 @@ def source_bn_epsilon(path: str, family: str, fmt: Optional[str] = None) -> Opti
     if fmt in _OWN_FORMATS:
         return None
     if fmt == "converted":
-        return converted.bn_epsilon(path)
-    return backbone_mapping(fmt, read_tensors(path, fmt), family, path).bn_epsilon
+        with reading(path, fmt):
+            return converted.bn_epsilon(path)
+    return backbone_mapping(fmt, read_tensors(path, fmt, allow_non_finite), family, path).bn_epsilon
 
 
 _CHECKPOINT_FORMATS = ("tf_checkpoint", "tf_slim", "deeplabv2_tf")
@@ -282,7 +299,7 @@ def _check_format(fmt: str, path: str) -> None:
     if fmt not in FORMATS:
         raise WeightsError(f"unknown weights format {fmt!r} for {path}; valid: {list(FORMATS)}")
     if not sources.exists(path):
-        detect_format(path)  # raises FileNotFoundError naming the path
+        detect_format(path)  # raises WeightsNotFoundError naming the path
     if sources.is_tf_checkpoint(path) != (fmt in _CHECKPOINT_FORMATS):
         actual = detect_format(path)
         raise WeightsError(f"{path} is a {actual} file, not {fmt}: set the weights format to {actual} or leave it "

@@ -15,6 +15,8 @@ import h5py
 import keras
 import numpy as np
 
+from li_seg.weights import hdf5
+from li_seg.weights.errors import WeightsError, short
 from li_seg.weights.mapping import (
     BN_VARIABLES, Mapping, Rule, Variable, layers_with_weights, new_layers_removed, variable_key,
 )
@@ -30,16 +32,20 @@ BY_NAME = Mapping(
 
 
 def is_converted(path: str) -> bool:
-    """Whether the HDF5 file at `path` was written by `write`."""
-    with h5py.File(path, "r") as f:
+    """Whether the HDF5 file at `path` was written by `write` (the file checked first: `li_seg.weights.hdf5`)."""
+    with hdf5.open_checked(path) as f:
         return SOURCE_ATTRIBUTE in f.attrs
 
 
 def bn_epsilon(path: str) -> Optional[float]:
     """The source network's BN epsilon recorded in a converted file (None for a whole model's file)."""
-    with h5py.File(path, "r") as f:
+    with hdf5.open_checked(path) as f:
         value = f.attrs.get(EPSILON_ATTRIBUTE)
-    return None if value is None else float(value)
+    if value is None:
+        return None
+    if not (isinstance(value, (float, np.floating)) and np.isfinite(value) and value > 0):
+        raise WeightsError(f"{path} records BN epsilon {short(value)}, not a positive number")
+    return float(value)
 
 
 def mapping(path: str) -> Mapping:

@@ -29,6 +29,7 @@ import numpy as np
 from absl import logging
 
 from li_seg.layers.diagnostics import model_layers
+from li_seg.weights.errors import MappingError
 
 Transform = Callable[..., np.ndarray]
 BN_VARIABLES = ("gamma", "beta", "moving_mean", "moving_variance")  # a Keras BatchNormalization's, in order
@@ -114,15 +115,6 @@ class Mapping:
         )
 
 
-class WeightsError(ValueError):
-    """A pretrained file that cannot load: missing nothing, but of another format or network (the message says
-    which and what to do)."""
-
-
-class MappingError(WeightsError):
-    """A file does not hold the weights of the target: every unmatched, missing or mis-shaped variable named."""
-
-
 def _template_fields(match: re.Match, mapping: "Mapping") -> Optional[dict[str, str]]:
     """The template fields of a row's match; None when a group's value is not in the mapping's vocabulary."""
     fields = dict(mapping.params)
@@ -185,7 +177,13 @@ def match(
                 missing.append(f"{key} <- {', '.join(absent)}")
                 continue
             used.update(keys)
-            value = np.asarray(spec.transform(*(tensors[k] for k in keys)))
+            sources = [tensors[k] for k in keys]
+            try:
+                value = np.asarray(spec.transform(*sources))
+            except (ValueError, TypeError, IndexError):  # a tensor of another rank than the layout transform takes
+                shapes = " + ".join(f"{k} {tuple(np.shape(s))}" for k, s in zip(keys, sources))
+                misshaped.append(f"{key} {tuple(variable.shape)} <- {shapes} (not transformable)")
+                continue
             if tuple(value.shape) != tuple(variable.shape):
                 misshaped.append(f"{key} {tuple(variable.shape)} <- {' + '.join(keys)} {tuple(value.shape)}")
                 continue

@@ -1,19 +1,28 @@
 """Reading the tensors of a pretrained file, by name, as NumPy arrays: TF1 (name-based) checkpoints, Keras HDF5
 files (legacy and Keras 3), PyTorch .pth (`li_seg.weights.pth`, no torch needed) and .safetensors.
 
-Each reader returns a read-only mapping {source key: array}; a TF checkpoint's tensors are read when first asked
-for, so optimizer slots that no table takes cost nothing.
+Each reader returns a read-only mapping {source key: array}; a TF checkpoint's tensors are read one at a time when
+asked for (the values check reads each once, a table then the ones it takes). No reader trusts its file (docs/weights_security.md):
+HDF5 files are checked by `li_seg.weights.hdf5` before anything is read, a checkpoint tensor's declared size is
+checked against the checkpoint's data files before TensorFlow allocates it, and every failure is a WeightsError
+naming the file (`li_seg.weights.errors.reading`).
 """
 
 from __future__ import annotations
 
 import collections.abc
+import glob
+import math
+import os
 import pathlib
+import re
 
 import h5py
 import numpy as np
 import tensorflow as tf
 
+from li_seg.weights import hdf5
+from li_seg.weights.errors import WeightsError, WeightsNotFoundError, reading, short
 from li_seg.weights.pth import read_pth
 
 TORCH_SUFFIXES = (".pth", ".pt", ".bin", ".tar")
@@ -21,16 +30,28 @@ HDF5_SUFFIXES = (".h5", ".hdf5")
 
 
 class CheckpointTensors(collections.abc.Mapping):
-    """The variables of a TF checkpoint prefix, read lazily (tf.train.load_checkpoint)."""
+    """The variables of a TF checkpoint prefix, read lazily (tf.train.load_checkpoint); a tensor whose declared size
+    exceeds the checkpoint's data files is refused before TensorFlow allocates it."""
 
     def __init__(self, prefix: str):
-        self._reader = tf.train.load_checkpoint(prefix)
-        self._shapes = self._reader.get_variable_to_shape_map()
+        self.prefix = prefix
+        with reading(prefix, "a TF checkpoint"):
+            self._reader = tf.train.load_checkpoint(prefix)
+            self._shapes = self._reader.get_variable_to_shape_map()
+            self._dtypes = self._reader.get_variable_to_dtype_map()
+        self._data_bytes = sum(os.path.getsize(f) for f in glob.glob(f"{glob.escape(prefix)}.data-*"))
 
     def __getitem__(self, key: str) -> np.ndarray:
         if key not in self._shapes:
             raise KeyError(key)
-        return np.asarray(self._reader.get_tensor(key))
+        dtype = self._dtypes[key]
+        if dtype != tf.string:
+            nbytes = math.prod(self._shapes[key]) * dtype.size
+            if nbytes > self._data_bytes:
+                raise WeightsError(f"{self.prefix}: variable {short(key)} declares {nbytes} bytes, more than the "
+                                   f"checkpoint's data files hold ({self._data_bytes}): it is corrupt or hostile")
+        with reading(self.prefix, "a TF checkpoint"):
+            return np.asarray(self._reader.get_tensor(key))
 
     def __iter__(self):
         return iter(self._shapes)
@@ -41,17 +62,16 @@ class CheckpointTensors(collections.abc.Mapping):
     def shape(self, key: str) -> tuple[int, ...]:
         return tuple(self._shapes[key])
 
+    def numeric(self):
+        """(name, array) of every variable but strings (TF2's object graph), read one at a time."""
+        return ((key, self[key]) for key in self._shapes if self._dtypes[key] != tf.string)
 
-OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
+
+OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"  # written by tf.train.Checkpoint (TF2), not by a TF1 Saver
 
 
 def is_tf_checkpoint(path: str) -> bool:
     return tf.io.gfile.exists(f"{path}.index")
-
-
-def is_object_based_checkpoint(path: str) -> bool:
-    """Whether the checkpoint at prefix `path` was written by tf.train.Checkpoint (TF2) rather than a TF1 Saver."""
-    return OBJECT_GRAPH_KEY in tf.train.load_checkpoint(path).get_variable_to_shape_map()
 
 
 def read_checkpoint(prefix: str) -> CheckpointTensors:
@@ -65,19 +85,24 @@ def _decode(names) -> list[str]:
 def read_hdf5(path: str) -> dict[str, np.ndarray]:
     """{"<layer>/<variable>": array} of a legacy Keras HDF5 weights file (keras.applications' downloads, Keras 2's
     save_weights, Keras 3's legacy_h5_format: per layer "weight_names" such as "conv1_conv/kernel:0"; Keras 2's
-    "depthwise_kernel" read as Keras 3's "kernel"). Keras 3's own .weights.h5 names variables by position, not by
-    layer, and cannot be read by name."""
+    "depthwise_kernel" read as Keras 3's "kernel"), checked first (`li_seg.weights.hdf5`). Keras 3's own
+    .weights.h5 names variables by position, not by layer, and cannot be read by name."""
     tensors = {}
-    with h5py.File(path, "r") as f:
+    with hdf5.open_checked(path) as f:
         if "layer_names" not in f.attrs and "model_weights" not in f:
-            raise ValueError(f"{path} is not a legacy Keras HDF5 weights file (no layer names): a Keras 3 "
-                             ".weights.h5 loads only into the model it was saved from (format 'keras')")
+            raise WeightsError(f"{path} is not a legacy Keras HDF5 weights file (no layer names): a Keras 3 "
+                               ".weights.h5 loads only into the model it was saved from (format 'keras')")
         group = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
         for layer in _decode(group.attrs.get("layer_names", [])):
+            if not isinstance(group.get(layer), h5py.Group):
+                raise WeightsError(f"{path} lists layer {short(layer)} in its layer_names, but has no such group")
             for weight in _decode(group[layer].attrs.get("weight_names", [])):
-                short = weight.split("/")[-1].split(":")[0]
-                short = "kernel" if short == "depthwise_kernel" else short
-                tensors[f"{layer}/{short}"] = np.asarray(group[layer][weight])
+                if not isinstance(group[layer].get(weight), h5py.Dataset):
+                    raise WeightsError(f"{path} lists weight {short(weight)} of layer {short(layer)}, but has no "
+                                       "such dataset")
+                short_name = weight.split("/")[-1].split(":")[0]
+                short_name = "kernel" if short_name == "depthwise_kernel" else short_name
+                tensors[f"{layer}/{short_name}"] = np.asarray(group[layer][weight])
     return tensors
 
 
@@ -88,7 +113,7 @@ def read_safetensors(path: str) -> dict[str, np.ndarray]:
     try:
         return dict(load_file(path))
     except Exception as error:  # the package raises its own SafetensorError and TypeError (bfloat16)
-        raise ValueError(f"cannot read {path} as safetensors: {error}") from error
+        raise WeightsError(f"cannot read {path} as safetensors: {error}") from error
 
 
 def read_torch(path: str) -> dict[str, np.ndarray]:
@@ -100,3 +125,16 @@ def read_torch(path: str) -> dict[str, np.ndarray]:
 
 def exists(path: str) -> bool:
     return pathlib.Path(path).is_file() or is_tf_checkpoint(path)
+
+
+def check_exists(path: str, how_to: str) -> None:
+    """Raises WeightsNotFoundError naming `path` when it is neither a file nor a TF checkpoint prefix (a directory
+    is named as one), with `how_to` (where weights come from)."""
+    if exists(path):
+        return
+    if os.path.isdir(path):
+        raise WeightsNotFoundError(f"{path!r} is a directory, not a weights file: give the file (a TF checkpoint by "
+                                   f"its prefix, e.g. DIR/model.ckpt). {how_to}")
+    suffix = (" (a TF checkpoint is named by its prefix: PREFIX.index must exist)"
+              if path.endswith((".ckpt", ".index")) or re.search(r"ckpt-\d+$", path) else "")
+    raise WeightsNotFoundError(f"weights not found: {path!r}{suffix}. {how_to}")
