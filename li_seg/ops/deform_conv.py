@@ -17,7 +17,8 @@ float16 / bfloat16 / float32 inputs, float64 for float64) -> the (B G, Ho Wo, C 
 mask -> a (C / G, F) matmul accumulated into the output. No (B, Ho Wo, kh kw C) im2col tensor is formed. Two
 samplers give the same values (`sampler`, "auto" picks one: `_sampler`):
 - "crop_and_resize": 1 x 1 crops of tf.image.crop_and_resize on the input with a zero border
-  (`_crop_and_resize_tap`), a fused sampler with its own gradients for the image and the box corners (offsets).
+  (`_crop_and_resize_tap`), a fused sampler; the offsets' gradient from its box gradient, the input's from a
+  segment sum (`_scatter`), not from TensorFlow's CPU image gradient, which gave wrong values on some calls.
 - "gather": the four neighbours' flat indices and bilinear weights (`_neighbours`), one gather of the four from
   the input flattened to (B G, H W, C / G), with a hand-written gradient (`_sample`) that recomputes the gather
   in the backward pass instead of keeping every tap's neighbours and scatters into the input with one segment
@@ -33,6 +34,8 @@ from typing import Optional
 
 import tensorflow as tf
 from tensorflow.python.framework import config as framework_config  # is_op_determinism_enabled: no public API
+from tensorflow.python.framework import ops as framework_ops  # the graph being built: no public API
+from tensorflow.python.ops import control_flow_util  # GraphOrParentsInXlaContext: no public API
 
 
 def output_size(size, kernel_size: int, stride: int, dilation: int):
@@ -59,11 +62,21 @@ def _neighbours(py, px, height, width):
     return index, weights
 
 
+def _scatter(upstream, index, weights, shape):
+    """The gradient of bilinear sampling for the sampled map of `shape` (B, N, C): sum over the samples p of
+    weights[b, p, n] * upstream[b, p, :] into row index[b, p, n], with one segment sum (the same result on every
+    call and any number of threads)."""
+    batch, points = tf.shape(index)[0], tf.shape(index)[1]
+    contributions = tf.reshape(upstream[:, :, None, :] * weights[..., None], [batch * points * 4, shape[2]])
+    segments = tf.reshape(index + tf.range(batch)[:, None, None] * shape[1], [-1])
+    return tf.reshape(tf.math.unsorted_segment_sum(contributions, segments, batch * shape[1]), shape)
+
+
 @tf.custom_gradient
 def _sample(flat, index, weights):
     """sum_n weights[b, p, n] * flat[b, index[b, p, n], :]: (B, P, C) from flat (B, N, C), index and weights (B, P,
     4). Its gradient recomputes the gather instead of keeping the (B, 4 P, C) neighbours for backpropagation, and
-    scatters into `flat` with one segment sum: a tap's memory for the backward pass is its indices and weights."""
+    scatters into `flat` (`_scatter`): a tap's memory for the backward pass is its indices and weights."""
     shape = tf.shape(flat)
     batch, points = tf.shape(index)[0], tf.shape(index)[1]
 
@@ -75,10 +88,7 @@ def _sample(flat, index, weights):
 
     def gradient(upstream):
         d_weights = tf.einsum("bpnc,bpc->bpn", gather(), upstream)
-        contributions = tf.reshape(upstream[:, :, None, :] * weights[..., None], [batch * points * 4, shape[2]])
-        segments = tf.reshape(index + tf.range(batch)[:, None, None] * shape[1], [-1])
-        d_flat = tf.math.unsorted_segment_sum(contributions, segments, batch * shape[1])
-        return tf.reshape(d_flat, shape), None, d_weights
+        return _scatter(upstream, index, weights, shape), None, d_weights
 
     return sampled, gradient
 
@@ -104,30 +114,64 @@ def _check_shapes(inputs, offsets, mask, channels, groups, taps) -> None:
 SAMPLERS = ("auto", "crop_and_resize", "gather")
 
 
+def _in_xla() -> bool:
+    """Whether the op is being traced into an XLA-compiled function (tf.function(jit_compile=True), Keras'
+    jit_compile), where CropAndResize has no kernel."""
+    return control_flow_util.GraphOrParentsInXlaContext(framework_ops.get_default_graph())
+
+
 def _sampler(sampler: str, dtype) -> str:
-    """The sampler "auto" stands for: "gather" for float64 (crop_and_resize's boxes are float32) and under op
-    determinism (its image gradient accumulates atomically on GPUs), "crop_and_resize" otherwise."""
+    """The sampler "auto" stands for: "gather" for float64 (crop_and_resize's boxes are float32), under op
+    determinism (crop_and_resize's box gradient accumulates atomically on GPUs) and inside XLA (no CropAndResize
+    kernel), "crop_and_resize" otherwise."""
     if sampler not in SAMPLERS:
         raise ValueError(f"modulated_deform_conv2d: sampler={sampler!r} is not one of {', '.join(SAMPLERS)}")
     if sampler != "auto":
         return sampler
-    if dtype == tf.float64 or framework_config.is_op_determinism_enabled():
+    if dtype == tf.float64 or framework_config.is_op_determinism_enabled() or _in_xla():
         return "gather"
     return "crop_and_resize"
 
 
-def _crop_and_resize_tap(padded, py, px, height, width):
-    """Bilinear samples (B G, P, C / G) of `padded` (B G, H + 2, W + 2, C / G: the input with a zero border) at
-    (py, px) (B G, P) in input pixels: 1 x 1 crops of tf.image.crop_and_resize, a fused bilinear sampler with its
-    own gradients for the image and the box corners. On the zero-bordered map its rule (outside [0, H + 1]: 0;
-    otherwise the four neighbours) is DCNv2's: a sample in (-1, 0) blends row 0 with the zero border."""
+def _crop_and_resize_tap(grouped, py, px):
+    """Bilinear samples (B G, P, C / G) of `grouped` (B G, H, W, C / G) at (py, px) (B G, P) in input pixels: 1 x 1
+    crops of tf.image.crop_and_resize on the map with a zero border, a fused bilinear sampler. On the zero-bordered
+    map its rule (outside [0, H + 1]: 0; otherwise the four neighbours) is DCNv2's: a sample in (-1, 0) blends row
+    0 with the zero border.
+
+    Gradients: the positions' from TensorFlow's box gradient (each box writes only its own); the input's not from
+    CropAndResizeGradImage, whose CPU kernel splits the boxes across threads and adds into the image without
+    atomics (updates are lost: wrong in 3 of 8 calls at 2 x 32 x 32 x 256, BUILD_NOTES 19), but by `_scatter` over
+    DCNv2's neighbours and weights (`_neighbours`), which give the same values on the unbordered map."""
+    shape = tf.shape(grouped)
+    height, width = tf.cast(shape[1], py.dtype), tf.cast(shape[2], py.dtype)
     crops = tf.shape(py)
-    y = tf.reshape((py + 1.0) / (height + 1.0), [-1])  # crop_and_resize reads y * (H + 2 - 1) for 1 x 1 crops
-    x = tf.reshape((px + 1.0) / (width + 1.0), [-1])
-    boxes = tf.stack([y, x, y, x], axis=-1)
+    padded = tf.pad(grouped, [[0, 0], [1, 1], [1, 1], [0, 0]])
     box_indices = tf.repeat(tf.range(crops[0]), crops[1])
-    sampled = tf.image.crop_and_resize(padded, boxes, box_indices, [1, 1], extrapolation_value=0.0)
-    return tf.reshape(tf.cast(sampled, padded.dtype), [crops[0], crops[1], tf.shape(padded)[-1]])
+
+    def boxes_of(py, px):  # crop_and_resize reads y * (H + 2 - 1) for 1 x 1 crops
+        y, x = tf.reshape((py + 1.0) / (height + 1.0), [-1]), tf.reshape((px + 1.0) / (width + 1.0), [-1])
+        return tf.stack([y, x, y, x], axis=-1)
+
+    @tf.custom_gradient
+    def sample(grouped, py, px):
+        boxes = boxes_of(py, px)
+        sampled = tf.image.crop_and_resize(padded, boxes, box_indices, [1, 1], extrapolation_value=0.0)
+
+        def gradient(upstream):
+            grads = tf.reshape(tf.cast(upstream, tf.float32), [-1, 1, 1, shape[3]])
+            d_boxes = tf.raw_ops.CropAndResizeGradBoxes(grads=grads, image=tf.cast(padded, tf.float32),
+                                                        boxes=boxes, box_ind=box_indices)
+            d_py = tf.reshape((d_boxes[:, 0] + d_boxes[:, 2]) / (height + 1.0), crops)
+            d_px = tf.reshape((d_boxes[:, 1] + d_boxes[:, 3]) / (width + 1.0), crops)
+            index, weights = _neighbours(py, px, height, width)
+            flat_shape = tf.stack([shape[0], shape[1] * shape[2], shape[3]])
+            d_flat = _scatter(upstream, index, tf.cast(weights, upstream.dtype), flat_shape)
+            return tf.reshape(d_flat, shape), d_py, d_px
+
+        return tf.reshape(tf.cast(sampled, grouped.dtype), [crops[0], crops[1], shape[3]]), gradient
+
+    return sample(grouped, py, px)
 
 
 def modulated_deform_conv2d(
@@ -177,9 +221,7 @@ def modulated_deform_conv2d(
     if groups > 1:
         grouped = tf.reshape(inputs, [batch, height, width, groups, group_channels])
         grouped = tf.reshape(tf.transpose(grouped, [0, 3, 1, 2, 4]), [batch * groups, height, width, group_channels])
-    if sampler == "crop_and_resize":
-        padded = tf.pad(grouped, [[0, 0], [1, 1], [1, 1], [0, 0]])
-    else:
+    if sampler == "gather":
         flat = tf.reshape(grouped, [batch * groups, height * width, group_channels])
     kernel = tf.reshape(tf.cast(kernel, dtype), [taps, groups, group_channels, filters])
 
@@ -190,7 +232,7 @@ def modulated_deform_conv2d(
         px = by_group(cols + tf.cast(j * dilation_rate, positions) + offsets[..., tap, 1])
         tap_mask = by_group(mask[..., tap])[..., None]
         if sampler == "crop_and_resize":
-            sampled = _crop_and_resize_tap(padded, py, px, height_f, width_f) * tap_mask  # (B G, Ho Wo, C / G)
+            sampled = _crop_and_resize_tap(grouped, py, px) * tap_mask  # (B G, Ho Wo, C / G)
         else:  # the mask folded into the four bilinear weights: no (B G, Ho Wo, C / G) product to keep
             index, weights = _neighbours(py, px, height_f, width_f)  # (B G, Ho Wo, 4)
             sampled = _sample(flat, index, tf.cast(weights, dtype) * tap_mask)
