@@ -338,3 +338,32 @@ def test_matches_torch_load_on_random_views(tmp_path):
         want = (tensor.float() if tensor.dtype == torch.bfloat16 else tensor).contiguous().numpy()
         assert got[name].dtype == want.dtype and got[name].shape == want.shape, name
         np.testing.assert_array_equal(got[name], want, err_msg=name)
+
+
+# --- second lines of defence (each reached here through a stub: the first line stops real files before) ---------
+
+def _four_floats(tmp_path):
+    return _write_archive(tmp_path / "w.pth", _pickle({"w": _tensor("0", 4, (4,), (1,))}),
+                          {"0": np.arange(4, dtype="<f4").tobytes()})
+
+
+def test_a_storage_is_checked_against_the_bytes_actually_read(tmp_path, monkeypatch):
+    from li_seg.weights.pth.archive import Archive
+
+    real = Archive.read
+    monkeypatch.setattr(Archive, "read", lambda self, name, limit=None: real(self, name, limit)[:8]
+                        if name.endswith("data/0") else real(self, name, limit))
+    with pytest.raises(ValueError, match="storage '0' holds 8 bytes, fewer than its 4 elements need"):
+        read_pth(_four_floats(tmp_path))
+
+
+def test_members_read_together_may_not_exceed_the_archive(tmp_path, monkeypatch):
+    from li_seg.weights.pth import archive
+
+    path = _four_floats(tmp_path)
+    with zipfile.ZipFile(path) as z:
+        sizes = {info.filename: info.file_size for info in z.infolist()}
+    pretended = sizes["archive/data.pkl"] + 10  # each member fits, data.pkl + byteorder + the storage do not
+    monkeypatch.setattr(archive.os.path, "getsize", lambda _: pretended)
+    with pytest.raises(ValueError, match="members together hold more bytes than the archive itself"):
+        read_pth(path)

@@ -40,7 +40,7 @@ def is_converted(path: str) -> bool:
 def bn_epsilon(path: str) -> Optional[float]:
     """The source network's BN epsilon recorded in a converted file (None for a whole model's file)."""
     with hdf5.open_checked(path) as f:
-        value = f.attrs.get(EPSILON_ATTRIBUTE)
+        value = hdf5.attribute(f, EPSILON_ATTRIBUTE, path)
     if value is None:
         return None
     if not (isinstance(value, (float, np.floating)) and np.isfinite(value) and value > 0):
@@ -66,6 +66,6 @@ def write(model: keras.Model, path: str, source: str, epsilon: Optional[float],
             group.attrs["weight_names"] = [n.encode() for n in weight_names]
             names.append(layer.name.encode())
         f.attrs["layer_names"] = names
-        f.attrs[SOURCE_ATTRIBUTE] = source
+        f.attrs[SOURCE_ATTRIBUTE] = np.bytes_(source.encode())  # fixed-length: variable-length ones are not read
         if epsilon is not None:
             f.attrs[EPSILON_ATTRIBUTE] = epsilon

@@ -37,7 +37,7 @@ class WeightsNotFoundError(WeightsError):
 # TypeError, IndexError, ...). Bugs elsewhere (AttributeError, NameError) are not caught.
 READ_ERRORS = (
     OSError, EOFError, ValueError, KeyError, IndexError, TypeError, MemoryError, OverflowError, RuntimeError,
-    NotImplementedError, struct.error, zipfile.BadZipFile, pickle.UnpicklingError, tf.errors.OpError,
+    NotImplementedError, LookupError, struct.error, zipfile.BadZipFile, pickle.UnpicklingError, tf.errors.OpError,
 )
 
 _SHORT = reprlib.Repr()
@@ -51,9 +51,10 @@ def short(value: Any) -> str:
     length; an integer too long to print is described by its size)."""
     try:
         return _SHORT.repr(value)
-    except (ValueError, RecursionError):  # an int beyond sys.get_int_max_str_digits; a structure too deep
-        bits = value.bit_length() if isinstance(value, int) else None
-        return f"<an int of {bits} bits>" if bits is not None else f"<a {type(value).__name__} too deep to show>"
+    except (ValueError, RecursionError):  # an int beyond sys.get_int_max_str_digits (alone or inside); too deep
+        if isinstance(value, int):
+            return f"<an int of {value.bit_length()} bits>"
+        return f"<a {type(value).__name__} that cannot be shown briefly>"
 
 
 def _describe(error: BaseException) -> str:

@@ -9,14 +9,22 @@ them, and refused unless:
 - every dataset is stored in the file itself (no external storage, not virtual), unfiltered (no compression: a
   decompression bomb), of a real numeric or boolean dtype, fully written (its stored bytes hold all its elements:
   no fill-value datasets), and all datasets together hold no more bytes than the file;
-- every attribute holds no more bytes than the file.
+- every attribute declares no more bytes than the file, and no dataset carries a variable-length attribute.
+Variable-length attributes (Keras 3's legacy saver writes its layer and weight names so) are read in a child
+process whose address space is capped (`attribute`): libhdf5 allocates what their length fields claim before it
+checks them against the file. Keras' own loader reads only a dataset's "dtype" attribute, hence the rule on
+datasets. A dataset is read at most once per file (`read_once`), whatever names reach it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import os
-from typing import Iterator
+import subprocess
+import sys
+from typing import Callable, Iterator
 
 import h5py
 import numpy as np
@@ -36,12 +44,79 @@ def _nbytes(shape, dtype: np.dtype) -> int:
     return 0 if shape is None else int(np.prod(shape, dtype=object)) * dtype.itemsize
 
 
+def _is_variable_length(dtype: np.dtype) -> bool:
+    return h5py.check_vlen_dtype(dtype) is not None or dtype.kind == "O"
+
+
 def _check_attributes(obj, path: str, where: str, size: int) -> None:
     for name in obj.attrs:
         attribute = h5py.h5a.open(obj.id, name.encode() if isinstance(name, str) else name)
         nbytes = _nbytes(attribute.shape, attribute.dtype)
         if nbytes > size:
             raise _refuse(path, f"{where} attribute {name}", f"declares {nbytes} bytes in a file of {size}")
+        if isinstance(obj, h5py.Dataset) and _is_variable_length(attribute.dtype):
+            raise _refuse(path, f"{where} attribute {name}", "is a variable-length attribute of a dataset")
+
+
+CHILD_MEMORY = 256 * 2**20  # address space the child may add to read variable-length attributes
+
+# Run as `python -c`: prints {"<object path>\t<attribute>": [str, ...]} of every variable-length string attribute
+# of the file argv[1] (checked by `check_structure` first: hard links only), its address space capped at what it
+# holds after importing h5py plus argv[2] bytes.
+_CHILD = r"""
+import json, resource, sys
+import h5py, numpy as np
+with open("/proc/self/status") as status:
+    vm = next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmSize:"))
+resource.setrlimit(resource.RLIMIT_AS, (vm + int(sys.argv[2]), resource.getrlimit(resource.RLIMIT_AS)[1]))
+found = {}
+def visit(name, obj):
+    for attr in obj.attrs:
+        dtype = obj.attrs.get_id(attr).dtype
+        if h5py.check_vlen_dtype(dtype) is not None or dtype.kind == "O":
+            values = np.atleast_1d(obj.attrs[attr]).ravel()
+            found[obj.name + "\t" + attr] = [v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+                                           for v in values]
+with h5py.File(sys.argv[1], "r", locking=False) as f:
+    visit("/", f)
+    f.visititems(visit)
+print(json.dumps(found))
+"""
+
+
+@functools.lru_cache(maxsize=4)
+def _variable_length_attributes(path: str, modified: float) -> dict[str, list[str]]:
+    run = subprocess.run([sys.executable, "-c", _CHILD, path, str(CHILD_MEMORY)], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    if run.returncode != 0:
+        last = (run.stderr.strip().splitlines() or ["no message"])[-1][:300]
+        raise WeightsError(f"{path}: its variable-length attributes cannot be read within {CHILD_MEMORY // 2**20} "
+                           f"MiB ({last}); refused (docs/weights_security.md)")
+    return json.loads(run.stdout)
+
+
+def attribute(obj, name: str, path: str, default=None):
+    """Attribute `name` of `obj` (`default` when absent); a variable-length string attribute is read in a capped
+    child process (module docstring) and comes back as a list of str."""
+    if name not in obj.attrs:
+        return default
+    if _is_variable_length(obj.attrs.get_id(name).dtype):
+        return _variable_length_attributes(path, os.path.getmtime(path))[f"{obj.name}\t{name}"]
+    return obj.attrs[name]
+
+
+def read_once(path: str) -> Callable[[h5py.Dataset], np.ndarray]:
+    """A reader of datasets' values that refuses a dataset reached a second time (by another name)."""
+    seen = set()
+
+    def read(dataset: h5py.Dataset) -> np.ndarray:
+        info = h5py.h5o.get_info(dataset.id)
+        if (info.fileno, info.addr) in seen:
+            raise _refuse(path, dataset.name, "is read a second time under another name")
+        seen.add((info.fileno, info.addr))
+        return np.asarray(dataset)
+
+    return read
 
 
 def _check_dataset(dataset: h5py.Dataset, path: str, where: str, size: int) -> int:
@@ -88,7 +163,8 @@ def check_structure(file: h5py.File, path: str) -> None:
             elif isinstance(obj, h5py.Dataset):
                 total += _check_dataset(obj, path, where, size)
                 if total > size:
-                    raise _refuse(path, where, f"brings the datasets' bytes to {total}, more than the file's {size}")
+                    raise _refuse(path, where, f"brings the datasets' bytes to {total}, more than the file's "
+                                  f"{size}")
 
 
 @contextlib.contextmanager

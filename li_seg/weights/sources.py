@@ -2,10 +2,10 @@
 files (legacy and Keras 3), PyTorch .pth (`li_seg.weights.pth`, no torch needed) and .safetensors.
 
 Each reader returns a read-only mapping {source key: array}; a TF checkpoint's tensors are read one at a time when
-asked for (the values check reads each once, a table then the ones it takes). No reader trusts its file (docs/weights_security.md):
-HDF5 files are checked by `li_seg.weights.hdf5` before anything is read, a checkpoint tensor's declared size is
-checked against the checkpoint's data files before TensorFlow allocates it, and every failure is a WeightsError
-naming the file (`li_seg.weights.errors.reading`).
+asked for (the values check reads each once, a table then the ones it takes). No reader trusts its file
+(docs/weights_security.md): HDF5 files are checked by `li_seg.weights.hdf5` before anything is read, a checkpoint's
+declared sizes are checked against its data files before TensorFlow allocates anything, and every failure is a
+WeightsError naming the file (`li_seg.weights.errors.reading`).
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ HDF5_SUFFIXES = (".h5", ".hdf5")
 
 
 class CheckpointTensors(collections.abc.Mapping):
-    """The variables of a TF checkpoint prefix, read lazily (tf.train.load_checkpoint); a tensor whose declared size
-    exceeds the checkpoint's data files is refused before TensorFlow allocates it."""
+    """The variables of a TF checkpoint prefix, read lazily (tf.train.load_checkpoint). Refused before TensorFlow
+    allocates anything: a checkpoint whose variables together declare more bytes than its data files hold (a
+    string element counts one byte, its length), so that no variable is larger than the data and no two share it."""
 
     def __init__(self, prefix: str):
         self.prefix = prefix
@@ -39,17 +40,18 @@ class CheckpointTensors(collections.abc.Mapping):
             self._reader = tf.train.load_checkpoint(prefix)
             self._shapes = self._reader.get_variable_to_shape_map()
             self._dtypes = self._reader.get_variable_to_dtype_map()
-        self._data_bytes = sum(os.path.getsize(f) for f in glob.glob(f"{glob.escape(prefix)}.data-*"))
+        data_bytes = sum(os.path.getsize(f) for f in glob.glob(f"{glob.escape(prefix)}.data-*"))
+        declared = {key: math.prod(shape) * (1 if self._dtypes[key] == tf.string else self._dtypes[key].size)
+                    for key, shape in self._shapes.items()}
+        if sum(declared.values()) > data_bytes:
+            largest = max(declared, key=declared.get)
+            raise WeightsError(
+                f"{prefix}: its variables declare {sum(declared.values())} bytes (the largest, {short(largest)}, "
+                f"{declared[largest]}), more than its data files hold ({data_bytes}): it is corrupt or hostile")
 
     def __getitem__(self, key: str) -> np.ndarray:
         if key not in self._shapes:
             raise KeyError(key)
-        dtype = self._dtypes[key]
-        if dtype != tf.string:
-            nbytes = math.prod(self._shapes[key]) * dtype.size
-            if nbytes > self._data_bytes:
-                raise WeightsError(f"{self.prefix}: variable {short(key)} declares {nbytes} bytes, more than the "
-                                   f"checkpoint's data files hold ({self._data_bytes}): it is corrupt or hostile")
         with reading(self.prefix, "a TF checkpoint"):
             return np.asarray(self._reader.get_tensor(key))
 
@@ -93,16 +95,17 @@ def read_hdf5(path: str) -> dict[str, np.ndarray]:
             raise WeightsError(f"{path} is not a legacy Keras HDF5 weights file (no layer names): a Keras 3 "
                                ".weights.h5 loads only into the model it was saved from (format 'keras')")
         group = f["model_weights"] if "layer_names" not in f.attrs and "model_weights" in f else f
-        for layer in _decode(group.attrs.get("layer_names", [])):
+        read = hdf5.read_once(path)
+        for layer in _decode(hdf5.attribute(group, "layer_names", path, [])):
             if not isinstance(group.get(layer), h5py.Group):
                 raise WeightsError(f"{path} lists layer {short(layer)} in its layer_names, but has no such group")
-            for weight in _decode(group[layer].attrs.get("weight_names", [])):
+            for weight in _decode(hdf5.attribute(group[layer], "weight_names", path, [])):
                 if not isinstance(group[layer].get(weight), h5py.Dataset):
                     raise WeightsError(f"{path} lists weight {short(weight)} of layer {short(layer)}, but has no "
                                        "such dataset")
                 short_name = weight.split("/")[-1].split(":")[0]
                 short_name = "kernel" if short_name == "depthwise_kernel" else short_name
-                tensors[f"{layer}/{short_name}"] = np.asarray(group[layer][weight])
+                tensors[f"{layer}/{short_name}"] = read(group[layer][weight])
     return tensors
 
 

@@ -8,8 +8,9 @@ from the file and nothing of it is called but the functions here, on the pickle'
   `_rebuild_tensor_v3` with `torch.storage.UntypedStorage` (numel in bytes) and a dtype global such as
   `torch.uint16`; `_rebuild_parameter` / `_rebuild_parameter_with_state` (an `nn.Parameter`, read as its tensor);
   `torch._tensor._rebuild_from_type_v2` with `torch.Tensor` (Python attributes dropped);
-- data: `_codecs.encode` (bytes under protocol 2), `set`, `frozenset`, `bytearray` (of its bytes, never of a
-  size), `complex`, `collections.Counter` (of a dict), `torch.Size` (a tuple), `torch.device` (its string).
+- data: `_codecs.encode` (bytes under protocol 2, from latin-1 / UTF-8 text), `set`, `frozenset`, `bytearray` (of
+  bytes or latin-1 / UTF-8 text, never of a size), `complex`, `collections.Counter` (of a dict), `torch.Size` (a
+  tuple), `torch.device` (its string). Sizes, strides, offsets and storage sizes must fit in 64 bits.
 """
 
 from __future__ import annotations
@@ -96,18 +97,25 @@ def _counter(*args):
     return collections.Counter(*args)
 
 
+_TEXT_ENCODINGS = ("latin1", "latin-1", "utf-8", "utf8")  # what pickle writes bytes as (the others may be slow)
+
+
 def _encode(text, encoding="latin1"):
     """`_codecs.encode`: how pickle protocol 2 writes a bytes object (its latin-1 text)."""
-    if not isinstance(text, str) or encoding not in ("latin1", "latin-1", "utf-8", "utf8"):
+    if not isinstance(text, str) or encoding not in _TEXT_ENCODINGS:
         raise WeightsError(f"_codecs.encode is called on {type(text).__name__}, {short(encoding)}, not text")
     return text.encode(encoding)
 
 
 def _bytearray(*args):
-    """bytearray of bytes or text (as pickle writes it), never of a size."""
-    if args and not isinstance(args[0], (str, bytes)):
-        raise WeightsError(f"bytearray is called with {short(args[:1])}, not with its bytes")
-    return bytearray(*args)
+    """bytearray of bytes, or of text in latin-1 / UTF-8 (as pickle writes it); never of a size."""
+    if not args:
+        return bytearray()
+    if isinstance(args[0], bytes) and len(args) == 1:
+        return bytearray(args[0])
+    if isinstance(args[0], str) and len(args) == 2 and args[1] in _TEXT_ENCODINGS:
+        return bytearray(args[0], args[1])
+    raise WeightsError(f"bytearray is called with {short(args)}, not with its bytes or latin-1 text")
 
 
 def _complex(*args):

@@ -120,11 +120,7 @@ class Tensor(Inert):
         if 0 in self.size:
             values = np.zeros(self.size, dtype)
         else:
-            flat = self.storage.source.storage_array(self.storage, dtype)
-            last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride))
-            if last >= flat.size:  # checked when rebuilt; checked again against the bytes actually read
-                raise WeightsError(f"a tensor reads element {last} of storage {short(self.storage.key)}, which "
-                                   f"holds {flat.size}")
+            flat = self.storage.source.storage_array(self.storage, dtype)  # exactly its elements, checked as read
             values = np.array(as_strided(flat[self.offset:], shape=self.size,
                                          strides=[s * flat.itemsize for s in self.stride], writeable=False))
         if self.torch_dtype == BFLOAT16:
@@ -141,8 +137,11 @@ class Tensor(Inert):
 
 
 def as_int(value: Any, what: str) -> int:
+    """`value` when it is an integer of at most 64 bits (torch writes sizes, strides and offsets as int64)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise WeightsError(f"{what} is {short(value)}, not an integer")
+    if value.bit_length() > 63:
+        raise WeightsError(f"{what} is an integer of {value.bit_length()} bits; torch writes 64-bit ones")
     return value
 
 

@@ -11,7 +11,10 @@ hashes forever, `bytearray(2**30)` allocates a gigabyte. Here every opcode is ex
 - memo indices are at most the number of opcodes read so far (pickle numbers them consecutively);
 - tuples and frozensets may nest at most `MAX_DEPTH` deep; an object that is hashed (a dict key, a set member) may
   be made of at most `MAX_KEY_PARTS` parts counted with repetition (shared sub-tuples count each time they are
-  reached, as hashing reaches them);
+  reached, as hashing reaches them), and the integers in it must fit in 64 bits (a longer one costs its length to
+  hash, and integers beyond 64 bits can be chosen to share one hash: a dict of them fills in quadratic time);
+  dict items are set one by one, as pickle's SETITEMS does, so only keys are hashed (a Counter's update would
+  hash the pairs);
 - the work the pickle asks for (opcodes, container sizes, hashing, arguments of the allowed calls) is charged to a
   budget of `WORK_PER_BYTE` units per byte of the pickle, so memory and time stay proportional to its size.
 Messages show data read from the file only through a bounded repr (`errors.short`).
@@ -52,7 +55,7 @@ class Unpickler:
         self._stack: list = []
         self._metastack: list[list] = []
         self._memo: dict[int, Any] = {}
-        self._shapes: dict[int, tuple[Any, int, int]] = {}  # id -> (tuple or frozenset, depth, parts)
+        self._shapes: dict[int, tuple[Any, int, int, bool]] = {}  # id -> (tuple / frozenset, depth, parts, wide)
 
     def load(self) -> Any:
         try:
@@ -92,27 +95,33 @@ class Unpickler:
             self._shape(value)
         self._stack.append(value)
 
-    def _shape(self, value: Any) -> tuple[int, int]:
-        """(depth, parts) of a tuple or frozenset, recorded when it is made (they are immutable: exact)."""
+    def _shape(self, value: Any) -> tuple[int, int, bool]:
+        """(depth, parts, holds an integer wider than 64 bits) of a value; a tuple's or frozenset's is recorded when
+        it is made (they are immutable: exact)."""
         if not isinstance(value, (tuple, frozenset)):
-            return 0, 1
+            return 0, 1, isinstance(value, int) and value.bit_length() > 63
         if id(value) not in self._shapes:
             children = [self._shape(item) for item in value]  # each recorded already: one level
-            depth = 1 + max((d for d, _ in children), default=0)
-            parts = min(1 + sum(p for _, p in children), MAX_KEY_PARTS + 1)
+            depth = 1 + max((d for d, _, _ in children), default=0)
+            parts = min(1 + sum(p for _, p, _ in children), MAX_KEY_PARTS + 1)
             if depth > MAX_DEPTH:
                 raise WeightsError(f"data.pkl nests tuples more than {MAX_DEPTH} deep; a state dict nests a few")
-            self._shapes[id(value)] = (value, depth, parts)  # the value kept alive: its id stays its own
+            wide = any(w for _, _, w in children)
+            self._shapes[id(value)] = (value, depth, parts, wide)  # the value kept alive: its id stays its own
         return self._shapes[id(value)][1:]
 
     def _hashable(self, values: Any) -> None:
-        """Checks what is about to be hashed: at most MAX_KEY_PARTS parts each (charged to the budget)."""
+        """Checks what is about to be hashed: at most MAX_KEY_PARTS parts each (charged to the budget), no integer
+        wider than 64 bits."""
         for value in values:
-            depth, parts = self._shape(value)
+            depth, parts, wide = self._shape(value)
             if parts > MAX_KEY_PARTS:
                 raise WeightsError(f"data.pkl uses as a dict key or set member an object of more than "
                                    f"{MAX_KEY_PARTS} parts (nested {depth} deep, shared parts counted each time "
                                    "hashing reaches them): refused")
+            if wide:
+                raise WeightsError("data.pkl uses as a dict key or set member an integer wider than 64 bits (slow to "
+                                   "hash, and such integers can be chosen to collide): refused")
             self._spend(parts)
 
     # --- opcodes ---------------------------------------------------------------------------------------------
@@ -233,7 +242,8 @@ class Unpickler:
         keys = items[::2]
         self._hashable(keys)
         self._spend(len(items))
-        target.update(zip(keys, items[1::2]))
+        for key, value in zip(keys, items[1::2]):  # as pickle does: a Counter's update() would count the pairs
+            target[key] = value
         return target
 
 
