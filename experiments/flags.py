@@ -73,6 +73,8 @@ flags.DEFINE_boolean("add_flipped_images", None, "Also evaluate horizontally fli
 flags.DEFINE_integer("seed", None, "Random seed (weights, data order, augmentation, dropout).")
 flags.DEFINE_boolean("deterministic", None, "Deterministic TensorFlow ops (slower; reproducible runs).")
 flags.DEFINE_boolean("mixed_precision", None, "mixed_float16 compute (logits and loss stay float32).")
+flags.DEFINE_boolean("xla", None, "Compile each training step's forward, loss and backward with XLA "
+                     "(train.jit_compile).")
 flags.DEFINE_enum("strategy", None, STRATEGIES, "tf.distribute strategy.")
 flags.DEFINE_string("tpu_address", None, "TPU name or grpc:// address for --strategy=tpu.")
 flags.DEFINE_string(
@@ -95,6 +97,7 @@ def _flag_overrides() -> dict:
         "batch_size": "train.batch_size", "learning_rate": "train.learning_rate",
         "output_stride": "model.backbone.output_stride", "add_flipped_images": "eval.add_flipped_images",
         "seed": "train.seed", "deterministic": "train.deterministic", "mixed_precision": "train.mixed_precision",
+        "xla": "train.jit_compile",
         "strategy": "train.strategy", "tpu_address": "train.tpu_address",
         "backbone_weights": "model.backbone.weights", "weights_format": "model.backbone.weights_format",
         "allow_non_finite_weights": "model.backbone.allow_non_finite_weights",

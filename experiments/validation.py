@@ -72,6 +72,10 @@ def train_errors(t) -> list[str]:
     errors += choice_errors("train.weight_decay_scope", t.weight_decay_scope, WEIGHT_DECAY_SCOPES)
     if t.tpu_address and t.strategy != "tpu":
         errors.append(f"train.tpu_address is set but train.strategy={t.strategy!r}; use --strategy=tpu")
+    if t.jit_compile and t.deterministic:
+        errors.append("train.jit_compile and train.deterministic exclude each other: TensorFlow's XLA has no "
+                      "deterministic max-pool gradient (every paper's backbone has a max-pool); drop --xla or "
+                      "--deterministic")
     return errors
 
 

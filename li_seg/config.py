@@ -245,6 +245,9 @@ class TrainConfig:
     lr_multipliers: (regex on variable path, multiplier) pairs; first match wins (DeepLabv2: classifier 10x / 20x).
     trainable_patterns: regexes on variable path; when non-empty only matching variables are trained (the
       rest keep their values; BN statistics still update).
+    jit_compile: compile each replica's forward, loss and backward with XLA (`li_seg.training.step`; the
+      collectives and the optimizer's update stay outside). Off by default: on CPU it is slower (BUILD_NOTES
+      19.2); on GPUs it usually helps. The deformable op then uses its XLA-capable sampler.
     strategy: "default", "mirrored", "multi_worker_mirrored" (TF_CONFIG) or "tpu" (tpu_address).
     checkpoint_every_steps / keep_checkpoints: periodic checkpoints; the best by mIoU is kept apart.
     eval_every_steps: evaluation during train_and_eval (0 = only at the end).
@@ -267,6 +270,7 @@ class TrainConfig:
     lr_multipliers: tuple[tuple[str, float], ...] = ()
     trainable_patterns: tuple[str, ...] = ()
     mixed_precision: bool = False
+    jit_compile: bool = False
     strategy: str = "default"
     tpu_address: Optional[str] = None
     seed: int = 0

@@ -1,4 +1,4 @@
-"""python -m scripts.benchmark [--measure=model,pipeline,cost,deform,diffusion] [--paper=P] [--batch_size=8
+"""python -m scripts.benchmark [--measure=model,pipeline,cost,deform,diffusion,xla] [--paper=P] [--batch_size=8
     --crop=180,240 --rounds=5 --steps=10]
 
 Side-by-side throughput comparisons, each printed as a ratio of medians over alternating rounds (A, B, A, B, ...
@@ -32,6 +32,9 @@ per contender the median per-step time, images/s, the spread and every round's n
    P_t built whole against --diffusion_chunk rows at a time, --diffusion_side^2 nodes (65: a 513 crop at OS 8), 21
    classes, 64 features, --batch_size. Targets: chunked time <= 1.2 x materialised, chunked peak memory <= 1/10 of
    materialised (peaks in a fresh process each, `benchmarking.diffusion`).
+6. xla: each paper's main model (or --paper's), the training step with train.jit_compile against the same step
+   without, alternating (the compile happens in the warm-up steps). Ratio: XLA time / plain time; above 1 on this
+   CPU is why train.jit_compile is off by default.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ from scripts.benchmarking.timing import (  # noqa: E402
 
 FLAGS = flags.FLAGS
 TRAINED_OUTPUT_STRIDE = 16
-MEASURES = ("model", "pipeline", "cost", "deform", "diffusion")
+MEASURES = ("model", "pipeline", "cost", "deform", "diffusion", "xla")
 
 
 def model_config(output_stride: int) -> ModelConfig:
@@ -189,6 +192,22 @@ def measure_diffusion(*, batch_size: int, side: int, chunk_size: int, rounds: in
     return compare(alternate(contenders, rounds, warmup), "materialised", "chunked", batch_size)
 
 
+def measure_xla(papers, *, batch_size: int, crop: tuple, num_classes: int, rounds: int, steps: int,
+                warmup: int) -> dict:
+    """{paper: compare(...)}: each paper's main model (--ablations: others), its training step with the loss and
+    gradients XLA-compiled against the same step without, alternating. Ratio: XLA time / plain time."""
+    images, labels = random_batch(batch_size, crop, num_classes)
+    results = {}
+    for paper in papers:
+        keras.utils.set_random_seed(0)
+        model_cfg = get_experiment(paper, None).model
+        model = build_model(model_cfg, num_classes)
+        contenders = {kind: (train_rounds(model, images, labels, loss_weights(model_cfg), jit_compile=kind == "xla"),
+                             steps) for kind in ("plain", "xla")}
+        results[paper] = compare(alternate(contenders, rounds, warmup), "plain", "xla", batch_size)
+    return results
+
+
 def main(argv) -> None:
     del argv
     print_header(__spec__.name if __spec__ else None)
@@ -247,6 +266,12 @@ def main(argv) -> None:
                  for kind in deform.KINDS}
         print("  peak memory of one forward + backward (rise of the peak RSS, a fresh process each): "
               + ", ".join(f"{kind} {peak:.0f} MB" for kind, peak in peaks.items()))
+    if "xla" in FLAGS.measure:
+        for paper, result in measure_xla([FLAGS.paper] if FLAGS.paper else PAPERS, crop=crop,
+                                         num_classes=num_classes, **common).items():
+            print_comparison(f"xla ({paper}, main model): training step with loss and gradients XLA-compiled vs "
+                             "not (time ratio; train.jit_compile is off by default where it is above 1)",
+                             result, "xla", "plain", None, ratio_name="time")
     if "diffusion" in FLAGS.measure:
         side, chunk = FLAGS.diffusion_side, FLAGS.diffusion_chunk
         result = measure_diffusion(side=side, chunk_size=chunk, **common)

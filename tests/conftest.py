@@ -20,6 +20,19 @@ CAMVID_DIR = pathlib.Path(os.environ.get(
 
 
 @pytest.fixture
+def without_op_determinism():
+    """Op determinism off for the test (XLA has no deterministic max-pool gradient), whatever an earlier test of
+    the same process turned on (a trainer with train.deterministic does, for good); restored afterwards."""
+    from tensorflow.python.framework import config as framework_config  # disable_op_determinism: no public API
+
+    was_on = framework_config.is_op_determinism_enabled()
+    framework_config.disable_op_determinism()
+    yield
+    if was_on:
+        framework_config.enable_op_determinism()
+
+
+@pytest.fixture
 def camvid_dir():
     """The real CamVid copy ($LI_SEG_CAMVID_DIR or ../shared/datasets/camvid); skips when it is absent."""
     if not (CAMVID_DIR / "train.txt").exists():

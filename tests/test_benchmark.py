@@ -99,3 +99,11 @@ def test_peak_memory_of_the_deformable_step_exceeds_the_convolutions():
 
     conv, deformable = (peak_memory.step_peak_mb(deform.__name__, kind, 1, 64, 64, 64) for kind in ("conv", "deform"))
     assert 0 <= conv < deformable and deformable > 20
+
+
+@pytest.mark.slow  # compiles the LI paper's main model with XLA: about 40 s
+def test_xla_measurement_reports_a_time_ratio():
+    results = benchmark.measure_xla(["li_convs"], batch_size=1, crop=CROP, num_classes=3, rounds=2, steps=1, warmup=1)
+    result = results["li_convs"]
+    assert result["ratio"] == pytest.approx(result["xla"]["median_s"] / result["plain"]["median_s"])
+    assert len(result["round_ratios"]) == 2

@@ -66,6 +66,7 @@ def run_main(capsys, *args):
         (["--ablation=mnv2_aspp", "--params_override=model.backbone.inhibition={}"],
          "inhibition_positions is empty: name the units (rb1 ... rb17; the LI paper's for mobilenet_v2: ['rb10',"),
         (["--train_steps=5", "--epochs=2"], "--train_steps and --epochs contradict"),
+        (["--xla", "--deterministic"], "train.jit_compile and train.deterministic exclude each other"),
         (["--output_stride=12"], "backbone.output_stride=12 is not one of 8, 16, 32"),
         (["--dataset=imagenet"], "data.dataset='imagenet' is not one of"),
         (["--params_override=train.learnin_rate=1"], "unknown config key train.learnin_rate; valid keys:"),
@@ -114,6 +115,14 @@ def test_finetune_and_recipe_flags_shape_the_config(tmp_path):
     assert cfg.train.trainable_patterns == papers.stage("li_convs", "li_only").trainable_patterns
     assert (cfg.train.optimizer, cfg.train.learning_rate, cfg.train.train_steps) == ("sgd", 0.007, 115_440)
     assert cfg.data.crop_size == (513, 513)  # the recipe wins over the camvid preset
+
+
+def test_the_xla_flag_sets_jit_compile():
+    with flagsaver.flagsaver():
+        cli.FLAGS.unparse_flags()
+        cli.FLAGS(["experiments.train", "--xla"])
+        cfg, _ = cli.experiment_from_flags()
+    assert cfg.train.jit_compile and not papers.get_experiment("li_convs").train.jit_compile
 
 
 @pytest.mark.parametrize("extra, crop, scales, steps", [

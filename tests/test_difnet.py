@@ -365,12 +365,13 @@ def test_the_trainer_and_the_evaluator_read_the_codes_options(tmp_path, monkeypa
     """train.weight_decay_scope reaches the trainer's weight decay, eval.pad_to and data.image_pad_value the
     evaluator's predictions (each call recorded)."""
     from li_seg.evaluation import evaluator as evaluator_lib
+    from li_seg.training import step as step_lib
     from li_seg.training import trainer as trainer_lib
     from tests.test_training import tiny_config
 
     scopes, paddings = [], []
-    decay = trainer_lib.l2_weight_decay
-    monkeypatch.setattr(trainer_lib, "l2_weight_decay", lambda *a: scopes.append(a[2]) or decay(*a))
+    decay = step_lib.l2_weight_decay
+    monkeypatch.setattr(step_lib, "l2_weight_decay", lambda *a: scopes.append(a[2]) or decay(*a))
     predict = evaluator_lib.predict_probabilities
     monkeypatch.setattr(evaluator_lib, "predict_probabilities",
                         lambda *a, **k: paddings.append(k) or predict(*a, **k))

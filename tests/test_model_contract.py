@@ -15,7 +15,7 @@ from li_seg.config import AuxHeadConfig, BackboneConfig, HeadConfig, ModelConfig
 from li_seg.export.saved_model import export_saved_model
 from li_seg.models import build_model, inference_model, loss_weights, main_logits, model_errors, registry
 from li_seg.models.deeplab import DeepLabConfig
-from li_seg.training import trainer as trainer_lib
+from li_seg.training import step as step_lib
 from li_seg.training.losses import cross_entropy_sum, segmentation_loss
 from li_seg.training.trainer import Trainer
 
@@ -83,14 +83,13 @@ def test_trainer_weights_the_aux_loss_and_exports_the_logits_only(tmp_path, monk
     """End to end: the trainer's loss gets both outputs with the config's weights; evaluation runs; the export's
     serving signature is that of a model without the head, whose variables it does not even hold."""
     seen = []
-    original = trainer_lib.segmentation_loss
+    original = step_lib.segmentation_loss
 
     def spy(labels, outputs, **kwargs):
-        if isinstance(outputs, dict):  # the training step's loss (the checkpoint check reads the logits alone)
-            seen.append((sorted(outputs), kwargs["weights"]))
+        seen.append((sorted(outputs), kwargs["weights"]))
         return original(labels, outputs, **kwargs)
 
-    monkeypatch.setattr(trainer_lib, "segmentation_loss", spy)
+    monkeypatch.setattr(step_lib, "segmentation_loss", spy)  # the training step's loss
     cfg = tiny_config(**{"train.train_steps": 1, "train.eval_every_steps": 0})  # a ResNet-18 DeepLabv3
     cfg = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, aux_heads=(AUX,)))
     trainer = Trainer(cfg, tmp_path, tf.distribute.get_strategy())

@@ -12,6 +12,7 @@ from experiments import papers
 from experiments.config import ExperimentConfig
 from li_seg import data
 from li_seg.layers.normalization import BatchNormSettings, batch_norm
+from li_seg.training import step as step_lib
 from li_seg.training import trainer as trainer_lib
 from li_seg.training.strategy import make_strategy
 from li_seg.training.trainer import Trainer, TrainingDivergedError
@@ -100,7 +101,8 @@ def test_resumed_run_reaches_the_same_weights_as_an_uninterrupted_one(tmp_path):
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
     poison = tf.Variable(1.0)
     original = trainer_lib.segmentation_loss
-    monkeypatch.setattr(trainer_lib, "segmentation_loss", lambda *a, **k: original(*a, **k) * poison)
+    for module in (trainer_lib, step_lib):  # the training step's loss and the checkpoint check's
+        monkeypatch.setattr(module, "segmentation_loss", lambda *a, **k: original(*a, **k) * poison)
     trainer = Trainer(tiny_config(**{"train.train_steps": 6}), tmp_path, tf.distribute.get_strategy())
     original_after_step = trainer._after_step
 
@@ -167,6 +169,22 @@ def test_two_replica_step_equals_single_device_step(tmp_path):
     assert mirrored_result.loss == pytest.approx(single_result.loss, rel=1e-5)
     for a, b in zip(single.model.trainable_variables, mirrored.model.trainable_variables):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_the_xla_step_equals_the_uncompiled_step(tmp_path, without_op_determinism):
+    """train.jit_compile: the trainer compiles each replica's forward, loss and backward (li_seg.training.step) and
+    takes the same step (dropout off: its draws differ under XLA)."""
+    changes = {"train.train_steps": 1, "model.head.dropout_rate": 0.0, "train.lr_schedule": "constant",
+               "train.deterministic": False}  # XLA has no deterministic max-pool gradient (validation says so)
+    plain = Trainer(tiny_config(**changes), tmp_path / "plain", tf.distribute.get_strategy())
+    compiled = Trainer(tiny_config(**changes, **{"train.jit_compile": True}), tmp_path / "xla",
+                       tf.distribute.get_strategy())
+    for a, b in zip(plain.model.variables, compiled.model.variables):
+        b.assign(a.numpy())
+    plain_result, compiled_result = plain.train(), compiled.train()
+    assert compiled_result.loss == pytest.approx(plain_result.loss, rel=1e-5)
+    for a, b in zip(plain.model.trainable_variables, compiled.model.trainable_variables):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-3, atol=1e-5, err_msg=a.path)
 
 
 def test_synchronized_bn_normalises_over_the_global_batch():

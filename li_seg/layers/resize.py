@@ -8,6 +8,9 @@ Alignment: `tf.image.resize` samples at half-pixel centres (align_corners=False)
 (research/deeplab) used `tf.image.resize_bilinear(..., align_corners=True)`, which differs by up to half an
 output pixel; with the 513 = 16 * 32 + 1 crops of those recipes align-corners maps feature pixels exactly onto
 input pixels. The difference is small and only matters when comparing logits with the TF1 code bit for bit.
+
+Inside XLA-compiled functions (`train.jit_compile`) the resize is `li_seg.ops.bilinear_resize`, the same formula
+from gathers: XLA's own lowering of ResizeBilinear is wrong for non-integer ratios in TensorFlow 2.21.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import keras
 import tensorflow as tf
 
 from li_seg.analysis.flops import elements, register_flop_rule
+from li_seg.ops.resize import bilinear_resize
+from li_seg.ops.xla import in_xla_context
 
 
 @keras.saving.register_keras_serializable(package="li_seg")
@@ -29,7 +34,8 @@ class ResizeToMatch(keras.layers.Layer):
     def call(self, inputs):
         features, reference = inputs
         size = tf.shape(reference)[1:3]
-        resized = tf.image.resize(features, size, method="bilinear")
+        resize = bilinear_resize if in_xla_context() else tf.image.resize
+        resized = resize(features, size)  # bilinear, half-pixel centres, float32
         return tf.cast(resized, features.dtype)
 
     def compute_output_shape(self, input_shape):

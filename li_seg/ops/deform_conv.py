@@ -34,8 +34,8 @@ from typing import Optional
 
 import tensorflow as tf
 from tensorflow.python.framework import config as framework_config  # is_op_determinism_enabled: no public API
-from tensorflow.python.framework import ops as framework_ops  # the graph being built: no public API
-from tensorflow.python.ops import control_flow_util  # GraphOrParentsInXlaContext: no public API
+
+from li_seg.ops.xla import in_xla_context
 
 
 def output_size(size, kernel_size: int, stride: int, dilation: int):
@@ -114,12 +114,6 @@ def _check_shapes(inputs, offsets, mask, channels, groups, taps) -> None:
 SAMPLERS = ("auto", "crop_and_resize", "gather")
 
 
-def _in_xla() -> bool:
-    """Whether the op is being traced into an XLA-compiled function (tf.function(jit_compile=True), Keras'
-    jit_compile), where CropAndResize has no kernel."""
-    return control_flow_util.GraphOrParentsInXlaContext(framework_ops.get_default_graph())
-
-
 def _sampler(sampler: str, dtype) -> str:
     """The sampler "auto" stands for: "gather" for float64 (crop_and_resize's boxes are float32), under op
     determinism (crop_and_resize's box gradient accumulates atomically on GPUs) and inside XLA (no CropAndResize
@@ -128,7 +122,7 @@ def _sampler(sampler: str, dtype) -> str:
         raise ValueError(f"modulated_deform_conv2d: sampler={sampler!r} is not one of {', '.join(SAMPLERS)}")
     if sampler != "auto":
         return sampler
-    if dtype == tf.float64 or framework_config.is_op_determinism_enabled() or _in_xla():
+    if dtype == tf.float64 or framework_config.is_op_determinism_enabled() or in_xla_context():
         return "gather"
     return "crop_and_resize"
 

@@ -35,11 +35,12 @@ from li_seg.evaluation.evaluator import EvalResult, evaluate
 from li_seg.layers.diagnostics import collect_diagnostics
 from li_seg.models import build_model, loss_weights, main_logits
 from li_seg.training.checkpoints import CheckpointKeeper, restore_model
-from li_seg.training.losses import l2_weight_decay, segmentation_loss
 from li_seg.training.metrics import format_metrics_table
 from li_seg.training.optimizers import build_optimizer, select_trainable
 from li_seg.training.progress import Progress
+from li_seg.training.losses import segmentation_loss
 from li_seg.training.schedules import build_schedule
+from li_seg.training.step import loss_and_gradients
 from li_seg.training.strategy import worker
 from li_seg.training.summaries import Summaries
 
@@ -104,22 +105,25 @@ class Trainer:
         mixed = train.mixed_precision
         weights = loss_weights(self.cfg.model)
 
+        def compute(images, labels, global_valid):
+            return loss_and_gradients(
+                self.model, self.variables, images, labels, ignore_label=ignore, weights=weights,
+                global_num_valid=global_valid, weight_decay=train.weight_decay,
+                weight_decay_scope=train.weight_decay_scope, num_replicas=num_replicas,
+                scale_loss=self.optimizer.scale_loss if mixed else None,
+            )
+
+        if train.jit_compile:  # forward, loss and backward as XLA clusters; collectives and the update outside
+            compute = tf.function(compute, jit_compile=True)
+
         def replica_step(batch):
             labels = batch["label"]
             context = tf.distribute.get_replica_context()
             local_valid = tf.reduce_sum(tf.cast(labels != ignore, tf.float32))
             global_valid = context.all_reduce(tf.distribute.ReduceOp.SUM, local_valid)
-            with tf.GradientTape() as tape:
-                outputs = self.model(batch["image"], training=True)
-                cross_entropy = segmentation_loss(
-                    labels, outputs, ignore_label=ignore, weights=weights, global_num_valid=global_valid
-                )
-                decay = l2_weight_decay(self.variables, train.weight_decay, train.weight_decay_scope) / num_replicas
-                loss = cross_entropy + decay
-                scaled = self.optimizer.scale_loss(loss) if mixed else loss
-            gradients = tape.gradient(scaled, self.variables)
+            parts, gradients = compute(batch["image"], labels, global_valid)
             self.optimizer.apply_gradients(zip(gradients, self.variables))
-            return {"loss": loss, "cross_entropy": cross_entropy, "weight_decay": decay}
+            return parts
 
         @tf.function
         def train_step(batch):

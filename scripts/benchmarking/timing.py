@@ -19,8 +19,8 @@ import tensorflow as tf
 
 from li_seg.config import TrainConfig
 from li_seg.models import main_logits
-from li_seg.training.losses import l2_weight_decay, segmentation_loss
 from li_seg.training.optimizers import build_optimizer
+from li_seg.training.step import loss_and_gradients
 
 IGNORE_LABEL = 255
 # The optimizer every contender shares (SGD + momentum, constant rate, MobileNetV2's L2 of the LI paper).
@@ -35,22 +35,28 @@ def random_batch(batch_size: int, crop, num_classes: int):
     return images, labels
 
 
-def train_rounds(model: keras.Model, images, labels, weights: Optional[dict] = None) -> RoundFn:
-    """The trainer's step (loss = cross-entropy + L2 decay, SGD momentum) as one tf.function; n steps per call.
+def train_rounds(model: keras.Model, images, labels, weights: Optional[dict] = None,
+                 jit_compile: bool = False) -> RoundFn:
+    """The trainer's step (`li_seg.training.step.loss_and_gradients`: cross-entropy + L2 decay; SGD momentum) as
+    one tf.function, its loss and gradients XLA-compiled when `jit_compile` as the trainer does; n steps per call.
     weights: the model's loss weights (`li_seg.models.loss_weights`; None = its logits only)."""
     optimizer = build_optimizer(TRAIN, TRAIN.learning_rate)
     variables = model.trainable_variables
     optimizer.build(variables)
+    valid = tf.cast(tf.reduce_sum(tf.cast(labels != IGNORE_LABEL, tf.int32)), tf.float32)
+
+    def compute(images, labels):
+        return loss_and_gradients(model, variables, images, labels, ignore_label=IGNORE_LABEL,
+                                  weights=weights, global_num_valid=valid,
+                                  weight_decay=TRAIN.weight_decay)
+
+    compute = tf.function(compute, jit_compile=True) if jit_compile else compute
 
     @tf.function
     def step(images, labels):
-        with tf.GradientTape() as tape:
-            outputs = model(images, training=True)
-            loss = segmentation_loss(labels, outputs, ignore_label=IGNORE_LABEL, weights=weights) + l2_weight_decay(
-                variables, TRAIN.weight_decay
-            )
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
-        return loss
+        parts, gradients = compute(images, labels)
+        optimizer.apply_gradients(zip(gradients, variables))
+        return parts["loss"]
 
     def run(steps: int) -> float:
         start = time.perf_counter()

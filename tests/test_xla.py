@@ -1,0 +1,116 @@
+"""XLA (train.jit_compile, --xla): every paper's main model takes the same training step compiled as not.
+
+One replica's loss and gradients (`li_seg.training.step.loss_and_gradients`, what the trainer compiles) under
+tf.function(jit_compile=True) against plain tf.function, at a small size (ResNet-18 where the paper has a ResNet;
+65 x 65 inputs, so every bilinear resize has a non-integer ratio, where XLA's own ResizeBilinear is wrong). The loss
+must agree to 1e-5; the gradients, whose early layers at random initialisation amplify any reordering of the
+arithmetic, must differ from the uncompiled ones by at most three times as much as the uncompiled step differs
+from itself with the batch reversed (mathematically the same step), or 1e-5. Dropout is off (its random draws
+differ under XLA) and the deformable convs' offsets start fractional (at zero every sample sits on an integer
+position, where CropAndResize and the gather sampler XLA uses take one-sided derivatives from opposite sides).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from experiments.papers import get_experiment, main_ablation
+from li_seg.layers.deformable import ModulatedDeformableConv2D
+from li_seg.layers.diagnostics import model_layers
+from li_seg.models import build_model, loss_weights
+from li_seg.ops import bilinear_resize
+from li_seg.training.step import loss_and_gradients
+
+SIZE, CLASSES = 65, 5
+
+
+def _small(paper: str, ablation: str):
+    model_config = get_experiment(paper, ablation).model
+    backbone = model_config.backbone
+    if backbone.name != "mobilenet_v2":
+        backbone = dataclasses.replace(backbone, name="resnet18")
+    head = model_config.head
+    if paper == "cyclenet":  # CycleASPP's widths to ResNet-18's scale (DenseNet-121's 128 / 64 would do too)
+        head = dataclasses.replace(head, cycle_aspp=dataclasses.replace(head.cycle_aspp, bottleneck_channels=64,
+                                                                        growth_channels=32))
+    return dataclasses.replace(model_config, backbone=backbone, head=head)
+
+
+def _distance(a, b) -> float:
+    a = np.concatenate([g.numpy().ravel() for g in a])
+    b = np.concatenate([g.numpy().ravel() for g in b])
+    return float(np.linalg.norm(a - b) / np.linalg.norm(a))
+
+
+def _compare(paper: str, ablation: str):
+    keras.utils.set_random_seed(0)
+    model_config = _small(paper, ablation)
+    model = build_model(model_config, CLASSES)
+    rng = np.random.default_rng(0)
+    for layer in model_layers(model):
+        if isinstance(layer, keras.layers.Dropout) or isinstance(layer, keras.layers.SpatialDropout2D):
+            layer.rate = 0.0
+        if isinstance(layer, ModulatedDeformableConv2D):
+            layer.offset_conv.bias.assign(rng.uniform(0.1, 0.4, layer.offset_conv.bias.shape))
+    images = tf.constant(rng.uniform(0, 255, (2, SIZE, SIZE, 3)), tf.float32)
+    labels = tf.constant(rng.integers(0, CLASSES, (2, SIZE, SIZE)), tf.int32)
+
+    def step(images, labels):
+        return loss_and_gradients(model, model.trainable_variables, images, labels, ignore_label=255,
+                                  weights=loss_weights(model_config), global_num_valid=tf.constant(2.0 * SIZE ** 2),
+                                  weight_decay=1e-4)
+
+    plain, compiled = tf.function(step), tf.function(step, jit_compile=True)
+    (loss, gradients), (xla_loss, xla_gradients) = plain(images, labels), compiled(images, labels)
+    _, reversed_gradients = plain(tf.reverse(images, [0]), tf.reverse(labels, [0]))
+    assert float(xla_loss["loss"]) == pytest.approx(float(loss["loss"]), rel=1e-5)
+    yardstick = _distance(gradients, reversed_gradients)
+    distance = _distance(gradients, xla_gradients)
+    assert distance <= max(3 * yardstick, 1e-5), (distance, yardstick)
+    graph = compiled.get_concrete_function(images, labels).graph
+    assert not {"CropAndResize", "ResizeBilinear"} & {op.type for op in graph.get_operations()}
+
+
+@pytest.mark.parametrize("size_in, size_out", [((1, 1), (17, 17)), ((5, 7), (65, 63)), ((33, 33), (513, 513)),
+                                               ((8, 8), (64, 64)), ((65, 65), (9, 9))])
+def test_bilinear_resize_is_tf_image_resize_with_and_without_xla(size_in, size_out):
+    """li_seg.ops.bilinear_resize (what ResizeToMatch runs inside XLA) against tf.image.resize, forward and
+    gradient; XLA's own lowering of the latter is wrong for the non-integer ratios here."""
+    rng = np.random.default_rng(1)
+    x = tf.constant(rng.normal(size=(2, *size_in, 3)), tf.float32)
+    upstream = tf.constant(rng.normal(size=(2, *size_out, 3)), tf.float32)
+
+    def resized_and_gradient(resize, x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = resize(x, size_out)
+            loss = tf.reduce_sum(y * upstream)
+        return y, tape.gradient(loss, x)
+
+    expected, expected_gradient = tf.function(lambda x: resized_and_gradient(tf.image.resize, x))(x)
+    for jit_compile in (False, True):
+        got, gradient = tf.function(lambda x: resized_and_gradient(bilinear_resize, x), jit_compile=jit_compile)(x)
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=2e-6)
+        np.testing.assert_allclose(gradient.numpy(), expected_gradient.numpy(), rtol=1e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("paper", ["li_convs", "smoothing", "pan", "cyclenet", "difnet"])
+def test_each_papers_main_model_takes_the_same_step_under_xla(paper, without_op_determinism):
+    _compare(paper, main_ablation(paper))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("paper, ablation", [
+    ("li_convs", "li_resnet50_li_aspp_decoder"),  # Table V: ResNet, DeepLabv3+ decoder, LI in the backbone
+    ("smoothing", "ss_conv"),
+    ("pan", "fpa_only"),
+    ("cyclenet", "aspp_6_12_18"),  # Table 1
+    ("difnet", "sim_deeplab_18"),
+])
+def test_a_row_of_each_other_table_family_takes_the_same_step_under_xla(paper, ablation, without_op_determinism):
+    _compare(paper, ablation)
