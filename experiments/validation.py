@@ -74,7 +74,7 @@ def train_errors(t) -> list[str]:
         errors.append(f"train.tpu_address is set but train.strategy={t.strategy!r}; use --strategy=tpu")
     if t.jit_compile and t.deterministic:
         errors.append("train.jit_compile and train.deterministic exclude each other: TensorFlow's XLA has no "
-                      "deterministic max-pool gradient (every paper's backbone has a max-pool); drop --xla or "
+                      "deterministic max-pool gradient (the ResNet backbones and PAN's FPA max-pool); drop --xla or "
                       "--deterministic")
     return errors
 
@@ -94,4 +94,8 @@ def experiment_errors(cfg) -> list[str]:
     """Every problem of `cfg` (an ExperimentConfig), model first."""
     from li_seg.models import model_errors
 
-    return model_errors(cfg.model) + data_errors(cfg.data) + train_errors(cfg.train) + eval_errors(cfg.eval)
+    errors = model_errors(cfg.model) + data_errors(cfg.data) + train_errors(cfg.train) + eval_errors(cfg.eval)
+    if cfg.train.jit_compile and cfg.model.sync_bn:
+        errors.append("train.jit_compile and model.sync_bn exclude each other: synchronized BN's cross-replica "
+                      "all-reduce cannot run inside the XLA-compiled per-replica step; drop --xla or sync_bn")
+    return errors

@@ -247,7 +247,8 @@ class TrainConfig:
       rest keep their values; BN statistics still update).
     jit_compile: compile each replica's forward, loss and backward with XLA (`li_seg.training.step`; the
       collectives and the optimizer's update stay outside). Off by default: on CPU it is slower (BUILD_NOTES
-      19.2); on GPUs it usually helps. The deformable op then uses its XLA-capable sampler.
+      19.2); on GPUs it may help (not measured here). The deformable op then uses its XLA-capable sampler.
+      Not with `deterministic` (no deterministic XLA max-pool gradient) nor with model.sync_bn.
     strategy: "default", "mirrored", "multi_worker_mirrored" (TF_CONFIG) or "tpu" (tpu_address).
     checkpoint_every_steps / keep_checkpoints: periodic checkpoints; the best by mIoU is kept apart.
     eval_every_steps: evaluation during train_and_eval (0 = only at the end).

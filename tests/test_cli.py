@@ -67,6 +67,7 @@ def run_main(capsys, *args):
          "inhibition_positions is empty: name the units (rb1 ... rb17; the LI paper's for mobilenet_v2: ['rb10',"),
         (["--train_steps=5", "--epochs=2"], "--train_steps and --epochs contradict"),
         (["--xla", "--deterministic"], "train.jit_compile and train.deterministic exclude each other"),
+        (["--xla", "--params_override=model.sync_bn=true"], "train.jit_compile and model.sync_bn exclude each other"),
         (["--output_stride=12"], "backbone.output_stride=12 is not one of 8, 16, 32"),
         (["--dataset=imagenet"], "data.dataset='imagenet' is not one of"),
         (["--params_override=train.learnin_rate=1"], "unknown config key train.learnin_rate; valid keys:"),

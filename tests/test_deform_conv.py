@@ -98,7 +98,8 @@ def test_gradients_in_all_four_inputs_match_finite_differences():
 
 
 def test_the_samplers_gradients_agree():
-    """crop_and_resize's own gradients (image, box corners) against the gather sampler's in float32, in all four
+    """crop_and_resize's gradients (box corners: TensorFlow's; image: our segment sum) against the gather sampler's
+    in float32, in all four
     inputs (stride 2, dilation 2, two deformable groups, samples away from integer positions and from the border
     cuts, where both are one-sided derivatives of a non-differentiable function)."""
     rng = np.random.default_rng(5)

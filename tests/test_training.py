@@ -181,10 +181,17 @@ def test_the_xla_step_equals_the_uncompiled_step(tmp_path, without_op_determinis
                        tf.distribute.get_strategy())
     for a, b in zip(plain.model.variables, compiled.model.variables):
         b.assign(a.numpy())
+    before = weights_of(plain.model)
     plain_result, compiled_result = plain.train(), compiled.train()
     assert compiled_result.loss == pytest.approx(plain_result.loss, rel=1e-5)
-    for a, b in zip(plain.model.trainable_variables, compiled.model.trainable_variables):
-        np.testing.assert_allclose(b.numpy(), a.numpy(), rtol=1e-3, atol=1e-5, err_msg=a.path)
+    updates = [(w.numpy() - w0, v.numpy() - w0, w.path)
+               for w, v, w0 in zip(plain.model.variables, compiled.model.variables, before)]
+    moved = [(plain_update, xla_update, path) for plain_update, xla_update, path in updates
+             if np.abs(plain_update).max() > 0]
+    assert len(moved) > len(updates) / 2
+    for plain_update, xla_update, path in moved:  # the step itself, not the weights it is added to
+        np.testing.assert_allclose(xla_update, plain_update, rtol=0.05, atol=0.05 * np.abs(plain_update).max(),
+                                   err_msg=path)
 
 
 def test_synchronized_bn_normalises_over_the_global_batch():

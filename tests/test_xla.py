@@ -3,11 +3,13 @@
 One replica's loss and gradients (`li_seg.training.step.loss_and_gradients`, what the trainer compiles) under
 tf.function(jit_compile=True) against plain tf.function, at a small size (ResNet-18 where the paper has a ResNet;
 65 x 65 inputs, so every bilinear resize has a non-integer ratio, where XLA's own ResizeBilinear is wrong). The loss
-must agree to 1e-5; the gradients, whose early layers at random initialisation amplify any reordering of the
-arithmetic, must differ from the uncompiled ones by at most three times as much as the uncompiled step differs
-from itself with the batch reversed (mathematically the same step), or 1e-5. Dropout is off (its random draws
-differ under XLA) and the deformable convs' offsets start fractional (at zero every sample sits on an integer
-position, where CropAndResize and the gather sampler XLA uses take one-sided derivatives from opposite sides).
+must agree to 1e-5. The gradients, whose early layers at random initialisation amplify any reordering of the
+arithmetic, must differ from the uncompiled ones, variable by variable, by at most three times as much as the
+uncompiled step differs from itself with the batch reversed (mathematically the same step), plus 1e-4 of the
+variable's own gradient and 1e-7 of the whole gradient (for variables whose gradient is rounding noise). Dropout
+is off (its random draws differ under XLA) and the deformable convs' offsets start fractional (at zero every
+sample sits on an integer position, where CropAndResize and the gather sampler XLA uses take one-sided derivatives
+from opposite sides).
 """
 
 from __future__ import annotations
@@ -41,10 +43,16 @@ def _small(paper: str, ablation: str):
     return dataclasses.replace(model_config, backbone=backbone, head=head)
 
 
-def _distance(a, b) -> float:
-    a = np.concatenate([g.numpy().ravel() for g in a])
-    b = np.concatenate([g.numpy().ravel() for g in b])
-    return float(np.linalg.norm(a - b) / np.linalg.norm(a))
+def _within_the_uncompiled_spread(gradients, xla_gradients, reversed_gradients, variables) -> list[str]:
+    """The variables whose compiled gradient is further from the uncompiled one than the criterion allows."""
+    total = np.sqrt(sum(float(np.sum(g.numpy() ** 2)) for g in gradients))
+    wrong = []
+    for g, x, r, v in zip(gradients, xla_gradients, reversed_gradients, variables):
+        g, x, r = g.numpy(), x.numpy(), r.numpy()
+        allowed = 3 * np.linalg.norm(r - g) + 1e-4 * np.linalg.norm(g) + 1e-7 * total
+        if np.linalg.norm(x - g) > allowed:
+            wrong.append(f"{v.path}: {np.linalg.norm(x - g):.3g} > {allowed:.3g}")
+    return wrong
 
 
 def _compare(paper: str, ablation: str):
@@ -53,7 +61,7 @@ def _compare(paper: str, ablation: str):
     model = build_model(model_config, CLASSES)
     rng = np.random.default_rng(0)
     for layer in model_layers(model):
-        if isinstance(layer, keras.layers.Dropout) or isinstance(layer, keras.layers.SpatialDropout2D):
+        if isinstance(layer, keras.layers.Dropout):  # SpatialDropout2D included
             layer.rate = 0.0
         if isinstance(layer, ModulatedDeformableConv2D):
             layer.offset_conv.bias.assign(rng.uniform(0.1, 0.4, layer.offset_conv.bias.shape))
@@ -69,9 +77,8 @@ def _compare(paper: str, ablation: str):
     (loss, gradients), (xla_loss, xla_gradients) = plain(images, labels), compiled(images, labels)
     _, reversed_gradients = plain(tf.reverse(images, [0]), tf.reverse(labels, [0]))
     assert float(xla_loss["loss"]) == pytest.approx(float(loss["loss"]), rel=1e-5)
-    yardstick = _distance(gradients, reversed_gradients)
-    distance = _distance(gradients, xla_gradients)
-    assert distance <= max(3 * yardstick, 1e-5), (distance, yardstick)
+    wrong = _within_the_uncompiled_spread(gradients, xla_gradients, reversed_gradients, model.trainable_variables)
+    assert not wrong, wrong[:10]
     graph = compiled.get_concrete_function(images, labels).graph
     assert not {"CropAndResize", "ResizeBilinear"} & {op.type for op in graph.get_operations()}
 

@@ -64,8 +64,8 @@ def _neighbours(py, px, height, width):
 
 def _scatter(upstream, index, weights, shape):
     """The gradient of bilinear sampling for the sampled map of `shape` (B, N, C): sum over the samples p of
-    weights[b, p, n] * upstream[b, p, :] into row index[b, p, n], with one segment sum (the same result on every
-    call and any number of threads)."""
+    weights[b, p, n] * upstream[b, p, :] into row index[b, p, n], with one segment sum (on CPU the same result on
+    every call and any number of threads; on GPUs it accumulates atomically unless op determinism is on)."""
     batch, points = tf.shape(index)[0], tf.shape(index)[1]
     contributions = tf.reshape(upstream[:, :, None, :] * weights[..., None], [batch * points * 4, shape[2]])
     segments = tf.reshape(index + tf.range(batch)[:, None, None] * shape[1], [-1])
@@ -127,20 +127,19 @@ def _sampler(sampler: str, dtype) -> str:
     return "crop_and_resize"
 
 
-def _crop_and_resize_tap(grouped, py, px):
-    """Bilinear samples (B G, P, C / G) of `grouped` (B G, H, W, C / G) at (py, px) (B G, P) in input pixels: 1 x 1
-    crops of tf.image.crop_and_resize on the map with a zero border, a fused bilinear sampler. On the zero-bordered
-    map its rule (outside [0, H + 1]: 0; otherwise the four neighbours) is DCNv2's: a sample in (-1, 0) blends row
-    0 with the zero border.
+def _crop_and_resize_tap(grouped, padded, py, px):
+    """Bilinear samples (B G, P, C / G) of `grouped` (B G, H, W, C / G; `padded`: the same with a zero border of
+    one pixel) at (py, px) (B G, P) in input pixels: 1 x 1 crops of tf.image.crop_and_resize on the padded map, a
+    fused bilinear sampler. On the zero-bordered map its rule (outside [0, H + 1]: 0; otherwise the four
+    neighbours) is DCNv2's: a sample in (-1, 0) blends row 0 with the zero border.
 
     Gradients: the positions' from TensorFlow's box gradient (each box writes only its own); the input's not from
     CropAndResizeGradImage, whose CPU kernel splits the boxes across threads and adds into the image without
-    atomics (updates are lost: wrong in 3 of 8 calls at 2 x 32 x 32 x 256, BUILD_NOTES 19), but by `_scatter` over
+    atomics (updates are lost: wrong in 3 of 8 calls at 2 x 32 x 32 x 256, BUILD_NOTES 19.1), but by `_scatter` over
     DCNv2's neighbours and weights (`_neighbours`), which give the same values on the unbordered map."""
     shape = tf.shape(grouped)
     height, width = tf.cast(shape[1], py.dtype), tf.cast(shape[2], py.dtype)
     crops = tf.shape(py)
-    padded = tf.pad(grouped, [[0, 0], [1, 1], [1, 1], [0, 0]])
     box_indices = tf.repeat(tf.range(crops[0]), crops[1])
 
     def boxes_of(py, px):  # crop_and_resize reads y * (H + 2 - 1) for 1 x 1 crops
@@ -154,8 +153,8 @@ def _crop_and_resize_tap(grouped, py, px):
 
         def gradient(upstream):
             grads = tf.reshape(tf.cast(upstream, tf.float32), [-1, 1, 1, shape[3]])
-            d_boxes = tf.raw_ops.CropAndResizeGradBoxes(grads=grads, image=tf.cast(padded, tf.float32),
-                                                        boxes=boxes, box_ind=box_indices)
+            d_boxes = tf.raw_ops.CropAndResizeGradBoxes(grads=grads, image=padded, boxes=boxes,
+                                                        box_ind=box_indices)
             d_py = tf.reshape((d_boxes[:, 0] + d_boxes[:, 2]) / (height + 1.0), crops)
             d_px = tf.reshape((d_boxes[:, 1] + d_boxes[:, 3]) / (width + 1.0), crops)
             index, weights = _neighbours(py, px, height, width)
@@ -217,6 +216,8 @@ def modulated_deform_conv2d(
         grouped = tf.reshape(tf.transpose(grouped, [0, 3, 1, 2, 4]), [batch * groups, height, width, group_channels])
     if sampler == "gather":
         flat = tf.reshape(grouped, [batch * groups, height * width, group_channels])
+    else:
+        padded = tf.pad(grouped, [[0, 0], [1, 1], [1, 1], [0, 0]])
     kernel = tf.reshape(tf.cast(kernel, dtype), [taps, groups, group_channels, filters])
 
     outputs = tf.zeros([batch * points, filters], dtype)
@@ -226,7 +227,7 @@ def modulated_deform_conv2d(
         px = by_group(cols + tf.cast(j * dilation_rate, positions) + offsets[..., tap, 1])
         tap_mask = by_group(mask[..., tap])[..., None]
         if sampler == "crop_and_resize":
-            sampled = _crop_and_resize_tap(grouped, py, px) * tap_mask  # (B G, Ho Wo, C / G)
+            sampled = _crop_and_resize_tap(grouped, padded, py, px) * tap_mask  # (B G, Ho Wo, C / G)
         else:  # the mask folded into the four bilinear weights: no (B G, Ho Wo, C / G) product to keep
             index, weights = _neighbours(py, px, height_f, width_f)  # (B G, Ho Wo, 4)
             sampled = _sample(flat, index, tf.cast(weights, dtype) * tap_mask)

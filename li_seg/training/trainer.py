@@ -35,10 +35,10 @@ from li_seg.evaluation.evaluator import EvalResult, evaluate
 from li_seg.layers.diagnostics import collect_diagnostics
 from li_seg.models import build_model, loss_weights, main_logits
 from li_seg.training.checkpoints import CheckpointKeeper, restore_model
+from li_seg.training.losses import segmentation_loss
 from li_seg.training.metrics import format_metrics_table
 from li_seg.training.optimizers import build_optimizer, select_trainable
 from li_seg.training.progress import Progress
-from li_seg.training.losses import segmentation_loss
 from li_seg.training.schedules import build_schedule
 from li_seg.training.step import loss_and_gradients
 from li_seg.training.strategy import worker

@@ -43,9 +43,8 @@ def train_rounds(model: keras.Model, images, labels, weights: Optional[dict] = N
     optimizer = build_optimizer(TRAIN, TRAIN.learning_rate)
     variables = model.trainable_variables
     optimizer.build(variables)
-    valid = tf.cast(tf.reduce_sum(tf.cast(labels != IGNORE_LABEL, tf.int32)), tf.float32)
-
     def compute(images, labels):
+        valid = tf.reduce_sum(tf.cast(labels != IGNORE_LABEL, tf.float32))
         return loss_and_gradients(model, variables, images, labels, ignore_label=IGNORE_LABEL,
                                   weights=weights, global_num_valid=valid,
                                   weight_decay=TRAIN.weight_decay)
