@@ -134,8 +134,8 @@ def _crop_and_resize_tap(grouped, padded, py, px):
     neighbours) is DCNv2's: a sample in (-1, 0) blends row 0 with the zero border.
 
     Gradients: the positions' from TensorFlow's box gradient (each box writes only its own); the input's not from
-    CropAndResizeGradImage, whose CPU kernel splits the boxes across threads and adds into the image without
-    atomics (updates are lost: wrong in 3 of 8 calls at 2 x 32 x 32 x 256, BUILD_NOTES 19.1), but by `_scatter` over
+    CropAndResizeGradImage, whose CPU kernel gave wrong values on some calls (3 of 8 at 2 x 32 x 32 x 256; the
+    issue traces it to box shards adding into the image without atomics; BUILD_NOTES 19.1), but by `_scatter` over
     DCNv2's neighbours and weights (`_neighbours`), which give the same values on the unbordered map."""
     shape = tf.shape(grouped)
     height, width = tf.cast(shape[1], py.dtype), tf.cast(shape[2], py.dtype)

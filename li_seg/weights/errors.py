@@ -36,9 +36,9 @@ class WeightsNotFoundError(WeightsError):
 # makes NumPy / Python raise (MemoryError, OverflowError), what a malformed structure makes them raise (KeyError,
 # TypeError, IndexError, ...). Bugs elsewhere (AttributeError, NameError) are not caught.
 READ_ERRORS = (
-    OSError, EOFError, ValueError, KeyError, IndexError, TypeError, MemoryError, OverflowError, RuntimeError,
-    NotImplementedError, LookupError, struct.error, zipfile.BadZipFile, pickle.UnpicklingError, tf.errors.OpError,
-)
+    OSError, EOFError, ValueError, LookupError, TypeError, MemoryError, OverflowError, RuntimeError, struct.error,
+    zipfile.BadZipFile, pickle.UnpicklingError, tf.errors.OpError,
+)  # LookupError: KeyError, IndexError, an unknown codec; RuntimeError: NotImplementedError, RecursionError
 
 _SHORT = reprlib.Repr()
 _SHORT.maxstring = _SHORT.maxother = 160

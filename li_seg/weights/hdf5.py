@@ -44,6 +44,12 @@ def _nbytes(shape, dtype: np.dtype) -> int:
     return 0 if shape is None else int(np.prod(shape, dtype=object)) * dtype.itemsize
 
 
+def _object_key(obj) -> tuple[int, int]:
+    """Which object of which file `obj` is, whatever link reached it."""
+    info = h5py.h5o.get_info(obj.id)
+    return info.fileno, info.addr
+
+
 def _is_variable_length(dtype: np.dtype) -> bool:
     return h5py.check_vlen_dtype(dtype) is not None or dtype.kind == "O"
 
@@ -110,10 +116,9 @@ def read_once(path: str) -> Callable[[h5py.Dataset], np.ndarray]:
     seen = set()
 
     def read(dataset: h5py.Dataset) -> np.ndarray:
-        info = h5py.h5o.get_info(dataset.id)
-        if (info.fileno, info.addr) in seen:
+        if _object_key(dataset) in seen:
             raise _refuse(path, dataset.name, "is read a second time under another name")
-        seen.add((info.fileno, info.addr))
+        seen.add(_object_key(dataset))
         return np.asarray(dataset)
 
     return read
@@ -153,10 +158,9 @@ def check_structure(file: h5py.File, path: str) -> None:
                 raise _refuse(path, where, f"is a link of type {type(link).__name__} (only hard links inside the file "
                               "are read)")
             obj = group[name]
-            info = h5py.h5o.get_info(obj.id)
-            if (info.fileno, info.addr) in seen:
+            if _object_key(obj) in seen:
                 raise _refuse(path, where, "links to an object reached already (its data would be read twice)")
-            seen.add((info.fileno, info.addr))
+            seen.add(_object_key(obj))
             _check_attributes(obj, path, where, size)
             if isinstance(obj, h5py.Group):
                 groups.append((obj, where))

@@ -98,14 +98,12 @@ def _load(path: str) -> dict[str, np.ndarray]:
                 "weights_only=False), only for a file you trust) and save model.state_dict() (or the checkpoint's "
                 "state dict of tensors) with torch.save"
             ) from None
-        except WeightsError as error:
+        except WeightsError as error:  # the pickle's and the tensors' own messages do not know the file
             raise WeightsError(f"{path}: {error}") from None
         check_total(chosen, archive.size, path)
-        # Read the chosen tensors while the archive is open; the rest (optimizer state, ...) is never read.
-        try:
-            return {key: tensor.array() for key, tensor in chosen.items()}
-        except WeightsError as error:
-            raise WeightsError(f"{path}: {error}") from None
+        # Read the chosen tensors while the archive is open (the archive's messages name it); the rest (optimizer
+        # state, ...) is never read.
+        return {key: tensor.array() for key, tensor in chosen.items()}
 
 
 def read_pth(path: str | os.PathLike) -> dict[str, np.ndarray]:
