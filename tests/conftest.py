@@ -33,6 +33,16 @@ def without_op_determinism():
 
 
 @pytest.fixture
+def mixed_float16_policy():
+    """Keras' global dtype policy mixed_float16 for the test, float32 again afterwards."""
+    import keras
+
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    yield
+    keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.fixture
 def camvid_dir():
     """The real CamVid copy ($LI_SEG_CAMVID_DIR or ../shared/datasets/camvid); skips when it is absent."""
     if not (CAMVID_DIR / "train.txt").exists():

@@ -5,7 +5,9 @@ import pytest
 import tensorflow as tf
 
 import keras
+from li_seg.config import InhibitionConfig
 from li_seg.layers import LateralInhibition
+from li_seg.layers.inhibition import inhibition_layer
 from li_seg.training.losses import weight_decay_variables
 
 
@@ -130,10 +132,30 @@ def test_keras_save_and_load_round_trip(tmp_path):
     assert layer.intensity.constraint is not None
 
 
-def test_mixed_precision_computes_in_float16():
-    layer = LateralInhibition(dtype="mixed_float16")
-    y = layer(np.ones((1, 5, 5, 2), np.float16))
-    assert y.dtype == tf.float16 and layer.intensity.dtype == "float32"
+def test_under_mixed_precision_the_inhibition_and_its_gradient_stay_float32(mixed_float16_policy):
+    """At W_L = 1e-4 (where CamVid training leaves it) on ReLU6-range float16 inputs: the inhibition x - y and W_L's
+    gradient under a 2^15 loss scale equal the float32 computation's. With the kernel built in float16, 1 - W_L
+    exp(...) rounds to 1 (a third of the inhibition was lost, BUILD_NOTES 19.3) and the gradient overflowed."""
+    rng = np.random.default_rng(7)
+    x = rng.uniform(0, 6, size=(2, 65, 65, 8)).astype(np.float16)
+    upstream = rng.normal(size=x.shape).astype(np.float32) * 1e-3
+    layer = LateralInhibition()
+    layer.build(x.shape)
+    layer.intensity.assign(np.full(8, 1e-4, np.float32))
+    with tf.GradientTape() as tape:
+        y = layer(x)
+        scaled = tf.reduce_sum(tf.cast(y, tf.float32) * upstream) * 2.0**15
+    gradient = tape.gradient(scaled, layer.intensity).numpy() / 2.0**15
+    x64 = x.astype(np.float64)
+    neighbours = x64 - lateral_inhibition_reference(x64, np.ones(8), 3, 1.0, 1)  # sum_u exp(-|u|^2 / 2) x(n + u)
+    np.testing.assert_allclose(x64 - y.numpy(), 1e-4 * neighbours, atol=2e-6)  # float32 resolution at 6
+    np.testing.assert_allclose(gradient, -np.sum(upstream * neighbours, axis=(0, 1, 2)), rtol=1e-4)
+    assert layer.compute_dtype == "float32" and y.dtype == tf.float32
+
+
+def test_the_rd_ablations_depthwise_conv_also_computes_in_float32(mixed_float16_policy):
+    layer = inhibition_layer(InhibitionConfig(kind="rd"), "block")
+    assert layer.compute_dtype == "float32"
 
 
 @pytest.mark.parametrize(

@@ -48,15 +48,6 @@ def built():
     return get
 
 
-@pytest.fixture
-def mixed_float16():
-    keras.mixed_precision.set_global_policy("mixed_float16")
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
 @pytest.mark.parametrize(
     "key, expected", [("mnv2_v3", 2_568_021), ("r50_v3", 26_656_981), ("r50_v3plus", 26_819_909)]
 )
@@ -133,7 +124,7 @@ def test_sync_bn_and_momentum_reach_every_bn_layer():
     assert model(_images(33, 47), training=True).shape == (1, 33, 47, NUM_CLASSES)
 
 
-def test_mixed_float16_logits_are_float32(mixed_float16):
+def test_mixed_float16_logits_are_float32(mixed_float16_policy):
     model = build_model(ModelConfig(architecture="deeplabv3plus"), NUM_CLASSES)
     assert model.get_layer("logits").compute_dtype == "float16"
     logits = model(_images(33, 47))

@@ -14,33 +14,18 @@ from opposite sides).
 
 from __future__ import annotations
 
-import dataclasses
-
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from experiments.papers import get_experiment, main_ablation
-from li_seg.layers.deformable import ModulatedDeformableConv2D
-from li_seg.layers.diagnostics import model_layers
+from experiments.papers import main_ablation
 from li_seg.models import build_model, loss_weights
 from li_seg.ops import bilinear_resize
 from li_seg.training.step import loss_and_gradients
+from tests.paper_models import PAPERS, batch, prepare, small_config
 
 SIZE, CLASSES = 65, 5
-
-
-def _small(paper: str, ablation: str):
-    model_config = get_experiment(paper, ablation).model
-    backbone = model_config.backbone
-    if backbone.name != "mobilenet_v2":
-        backbone = dataclasses.replace(backbone, name="resnet18")
-    head = model_config.head
-    if paper == "cyclenet":  # CycleASPP's widths to ResNet-18's scale (DenseNet-121's 128 / 64 would do too)
-        head = dataclasses.replace(head, cycle_aspp=dataclasses.replace(head.cycle_aspp, bottleneck_channels=64,
-                                                                        growth_channels=32))
-    return dataclasses.replace(model_config, backbone=backbone, head=head)
 
 
 def _within_the_uncompiled_spread(gradients, xla_gradients, reversed_gradients, variables) -> list[str]:
@@ -57,16 +42,10 @@ def _within_the_uncompiled_spread(gradients, xla_gradients, reversed_gradients, 
 
 def _compare(paper: str, ablation: str):
     keras.utils.set_random_seed(0)
-    model_config = _small(paper, ablation)
-    model = build_model(model_config, CLASSES)
+    model_config = small_config(paper, ablation)
     rng = np.random.default_rng(0)
-    for layer in model_layers(model):
-        if isinstance(layer, keras.layers.Dropout):  # SpatialDropout2D included
-            layer.rate = 0.0
-        if isinstance(layer, ModulatedDeformableConv2D):
-            layer.offset_conv.bias.assign(rng.uniform(0.1, 0.4, layer.offset_conv.bias.shape))
-    images = tf.constant(rng.uniform(0, 255, (2, SIZE, SIZE, 3)), tf.float32)
-    labels = tf.constant(rng.integers(0, CLASSES, (2, SIZE, SIZE)), tf.int32)
+    model = prepare(build_model(model_config, CLASSES), rng)
+    images, labels = batch(rng, 2, SIZE, CLASSES)
 
     def step(images, labels):
         return loss_and_gradients(model, model.trainable_variables, images, labels, ignore_label=255,
@@ -106,7 +85,7 @@ def test_bilinear_resize_is_tf_image_resize_with_and_without_xla(size_in, size_o
         np.testing.assert_allclose(gradient.numpy(), expected_gradient.numpy(), rtol=1e-5, atol=2e-5)
 
 
-@pytest.mark.parametrize("paper", ["li_convs", "smoothing", "pan", "cyclenet", "difnet"])
+@pytest.mark.parametrize("paper", PAPERS)
 def test_each_papers_main_model_takes_the_same_step_under_xla(paper, without_op_determinism):
     _compare(paper, main_ablation(paper))
 

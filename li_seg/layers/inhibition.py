@@ -6,6 +6,8 @@
   in the same position. Its initialisation is not given by the paper (and RD is not in the released code);
   it starts as the identity (`CentreTap`), as an LI layer initialised at W_L = 0 does, so that both ablations
   start from the same network and differ only in the kernel's freedom (BUILD_NOTES.md).
+Both compute in float32 under a mixed policy: a kernel of 1 at the centre and taps near 1e-4 around it does not
+survive float16 (BUILD_NOTES 19.3).
 
 Order as the authors' code: ReLU -> LI -> ReLU. `input_relu=False` drops the first ReLU where the input is
 already the output of a ReLU or ReLU6 (MobileNetV2's expansion, ResNet's conv1), on which it is the identity.
@@ -71,7 +73,7 @@ def inhibition_layer(config: InhibitionConfig, name: str, label: Optional[str] =
         )
     if config.kind == "rd":
         return keras.layers.DepthwiseConv2D(
-            RD_KERNEL_SIZE, padding="same", use_bias=False, depthwise_initializer=CentreTap(),
+            RD_KERNEL_SIZE, padding="same", use_bias=False, depthwise_initializer=CentreTap(), dtype="float32",
             name=f"{name}_regular_depthwise",
         )
     raise ValueError(f"Unknown inhibition kind {config.kind!r}; valid: {list(INHIBITION_KINDS)}.")

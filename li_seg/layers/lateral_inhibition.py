@@ -13,6 +13,10 @@ authors' variable constraint `clip_by_value(t, 0, 1)`; Keras optimizers apply `c
 and carries no regulariser: `li_seg.training.losses` leaves constrained variables out of weight decay. The
 surrounding ReLUs of LI-Conv are not part of this layer (`li_seg.layers.inhibition.inhibit` adds them).
 
+The layer computes in float32 unless given another dtype policy, also under a mixed_float16 global policy: in
+float16, 1 - W_L exp(...) rounds to 1 and the inhibition term to nothing at the intensities training reaches
+(W_L near 1e-4), and W_L's gradient, a sum over every pixel, overflows under loss scaling (BUILD_NOTES 19.3).
+
 With intensity 0 (the default initialisation, uniform [0, 0]) the layer is the identity. For a 3x3 zone and
 sigma 1 the edge taps are -0.6065 W_L and the corner taps -0.3679 W_L.
 """
@@ -81,11 +85,13 @@ class LateralInhibition(keras.layers.Layer):
         also (0.05, 0.15) and (0.05, 0.35)).
       label: the layer's name in the paper, which its TensorBoard tags carry ("rb10", "conv5_3", "aspp_rate6");
         None = the layer's path.
+      dtype: the layer's dtype policy; float32 by default whatever the global policy (see the module docstring).
 
     Input (B, H, W, C) -> output of the same shape. Adds C trainable weights (`intensity`), kept in [0, 1].
     """
 
     def __init__(self, zone_size=3, sigma=1.0, rate=1, intensity_init=(0.0, 0.0), label=None, **kwargs):
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         errors = argument_errors(zone_size, sigma, rate, intensity_init)
         if errors:

@@ -9,6 +9,10 @@ and "beta_logit" (b). `li_seg.ops.diffusion_step` computes the walk; `chunk_size
 an int computes it that many rows at a time (never holding P_t whole, in either pass), "auto" (the default) builds
 it whole up to `MATERIALISED_NODES` nodes and in chunks of `AUTO_CHUNK` rows above.
 
+The layer computes in float32 unless given another dtype policy, also under a mixed_float16 global policy: the
+row-softmax over thousands of nodes, whose entries are near 1 / (h w), and the convex combinations of y stay in
+float32 (BUILD_NOTES 19.3).
+
 In training the layer publishes mu_t and beta_t (the paper's Table 3) through the diagnostics hook:
 "difnet_mu/<label>" and "difnet_beta/<label>".
 """
@@ -38,9 +42,10 @@ def chunk_rows(chunk_size, nodes: Optional[int]):
 @keras.saving.register_keras_serializable(package="li_seg")
 class RandomWalk(keras.layers.Layer):
     """One walk, called on [y, features, seed] maps (module docstring). chunk_size: "auto", None or rows per chunk;
-    label: the walk's name in TensorBoard ("walk1")."""
+    label: the walk's name in TensorBoard ("walk1"); dtype: float32 by default whatever the global policy."""
 
     def __init__(self, chunk_size="auto", label: str = "", **kwargs):
+        kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if not (chunk_size in ("auto", None) or (isinstance(chunk_size, int) and chunk_size >= 1)):
             raise ValueError(f"RandomWalk: chunk_size must be 'auto', None or a positive int, got {chunk_size!r}")

@@ -117,7 +117,7 @@ def build_head(config, features, images, num_classes: int, bn):
         level_features = similarity[level]
         psi = SimilarityEmbedding(level_features.shape[-1], num_classes, bn, head.embedding_channels,
                                   name=walk.replace("walk", "psi"))([level_features, seed])
-        y = RandomWalk(head.chunk_size, label=walk, dtype="float32", name=walk)([y, psi, seed])
+        y = RandomWalk(head.chunk_size, label=walk, name=walk)([y, psi, seed])
     return y
 
 
