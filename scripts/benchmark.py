@@ -1,5 +1,5 @@
-"""python -m scripts.benchmark [--measure=model,pipeline,cost,deform,diffusion,xla] [--paper=P] [--batch_size=8
-    --crop=180,240 --rounds=5 --steps=10]
+"""python -m scripts.benchmark [--measure=model,pipeline,cost,deform,diffusion,xla,memory] [--paper=P]
+    [--batch_size=8 --crop=180,240 --rounds=5 --steps=10]
 
 Side-by-side throughput comparisons, each printed as a ratio of medians over alternating rounds (A, B, A, B, ...
 in one process: these machines are noisy, a slow period hits both contenders and the ratio stays meaningful);
@@ -27,7 +27,9 @@ per contender the median per-step time, images/s, the spread and every round's n
 4. deform: forward + backward of li_seg.ops.modulated_deform_conv2d against tf.nn.conv2d of the same shape (3x3,
    --deform_channels in and out, SAME, --batch_size x --crop; gradients of every input). Target deform/conv <= 2
    (CycleNet's ADC: 256 channels at 128x128, batch 2 and 8), for the default sampler (crop_and_resize) and the
-   gather sampler. Then each one's peak memory in a fresh process (`benchmarking.deform`).
+   gather sampler (target: within 1.5x of the default). With --torch_python, torchvision.ops.deform_conv2d and
+   torch's conv2d alternate with them in a torch process (`benchmarking.torch_deform`). Then each one's peak
+   memory in a fresh process (`benchmarking.deform`).
 5. diffusion: DifNet's five cascaded random walks (li_seg.ops.diffusion_step), forward + backward of every input,
    P_t built whole against --diffusion_chunk rows at a time, --diffusion_side^2 nodes (65: a 513 crop at OS 8), 21
    classes, 64 features, --batch_size. Targets: chunked time <= 1.2 x materialised, chunked peak memory <= 1/10 of
@@ -35,6 +37,12 @@ per contender the median per-step time, images/s, the spread and every round's n
 6. xla: each paper's main model (or --paper's), the training step with train.jit_compile against the same step
    without, alternating (the compile happens in the warm-up steps). Ratio: XLA time / plain time; above 1 on this
    CPU is why train.jit_compile is off by default.
+7. memory: what fits where. Each paper's main model and its baseline (or --paper's; --ablations: other rows), one
+   training step at the paper's crop in a fresh process per precision (float32, mixed_float16) and batch (1, 2):
+   the rise of the peak resident memory = fixed + per image x batch (`benchmarking.train_memory`), printed as the
+   per-replica need of the recipe's batch on 1, 2, 4 and 8 replicas and, for 16 / 24 / 40 / 80 GB cards, the
+   fewest replicas that fit (need <= 85 % of the card: CUDA context, cuDNN workspace and allocator slack). Not a
+   ratio: memory is not noisy. --crop / --batch_size do not apply (the recipe's are used).
 """
 
 from __future__ import annotations
@@ -57,7 +65,7 @@ from li_seg.models import build_model, loss_weights  # noqa: E402
 from scripts.benchmarking.keras_reference import (  # noqa: E402
     build_keras_deeplab, check_same_architecture, trainable_parameters,
 )
-from scripts.benchmarking import deform, diffusion, peak_memory  # noqa: E402
+from scripts.benchmarking import deform, diffusion, peak_memory, torch_deform, train_memory  # noqa: E402
 from scripts.benchmarking.timing import (  # noqa: E402
     alternate, compare, gradient_rounds, inference_rounds, pipeline_rounds, print_comparison, print_header,
     random_batch, train_rounds,
@@ -65,7 +73,9 @@ from scripts.benchmarking.timing import (  # noqa: E402
 
 FLAGS = flags.FLAGS
 TRAINED_OUTPUT_STRIDE = 16
-MEASURES = ("model", "pipeline", "cost", "deform", "diffusion", "xla")
+MEASURES = ("model", "pipeline", "cost", "deform", "diffusion", "xla", "memory")
+CARDS_GB = (16, 24, 40, 80)
+CARD_USABLE = 0.85  # of a card's memory, the rest for the CUDA context, cuDNN's workspace, allocator slack
 
 
 def model_config(output_stride: int) -> ModelConfig:
@@ -126,15 +136,27 @@ def measure_cost(
     return results
 
 
-def measure_deform(*, batch_size: int, crop: tuple, channels: int, rounds: int, steps: int, warmup: int) -> dict:
+def measure_deform(*, batch_size: int, crop: tuple, channels: int, rounds: int, steps: int, warmup: int,
+                   torch_python: Optional[str] = None) -> dict:
     """Forward + backward (gradients of every input) of li_seg.ops.modulated_deform_conv2d against tf.nn.conv2d of
     the same shape (`benchmarking.deform.problem`) on a batch_size x crop map, both samplers. Ratio: deform time /
-    conv time (the default sampler; result["gather"]: the same comparison for the gather sampler)."""
+    conv time (the default sampler; result["gather"]: the same comparison for the gather sampler, result
+    ["gather_vs_default"]: gather time / default time). With `torch_python`, torchvision's deform_conv2d and
+    torch's conv2d alternate with them (`benchmarking.torch_deform`): result["torch"] (torchvision / torch conv)
+    and result["ours_vs_torchvision"] (our default sampler's time / torchvision's)."""
     contenders = {kind: (gradient_rounds(*deform.problem(kind, batch_size, *crop, channels)), steps)
                   for kind in deform.KINDS}
+    if torch_python:
+        peers = torch_deform.torch_rounds(torch_python, batch_size, *crop, channels)
+        contenders.update({f"torch_{kind}": (run, steps) for kind, run in peers.items()})
     times = alternate(contenders, rounds, warmup)
-    return {**compare(times, "conv", "deform", batch_size), "gather": compare(times, "conv", "deform_gather",
-                                                                               batch_size)}
+    result = {**compare(times, "conv", "deform", batch_size),
+              "gather": compare(times, "conv", "deform_gather", batch_size),
+              "gather_vs_default": compare(times, "deform", "deform_gather", batch_size)}
+    if torch_python:
+        result["torch"] = compare(times, "torch_conv", "torch_deform", batch_size)
+        result["ours_vs_torchvision"] = compare(times, "torch_deform", "deform", batch_size)
+    return result
 
 
 def pipeline_data_config(dataset: str, data_dir: Optional[str], crop, min_scale, max_scale, scale_step):
@@ -208,6 +230,36 @@ def measure_xla(papers, *, batch_size: int, crop: tuple, num_classes: int, round
     return results
 
 
+def memory_rows(paper: str, ablations=None) -> list[str]:
+    """The rows --measure=memory measures for `paper`: --ablations, else its main model and that model's baseline
+    in the paper's cost comparisons (the one that is no other comparison's ablation: CycleNet's FCN, not
+    CycleASPP)."""
+    if ablations:
+        return list(ablations)
+    paper_record = record(paper)
+    compared = {cost.ablation for cost in paper_record.costs}
+    baselines = [cost.baseline for cost in paper_record.costs if cost.ablation == paper_record.main_ablation]
+    roots = [baseline for baseline in baselines if baseline not in compared]
+    return [paper_record.main_ablation, *(roots or baselines)[:1]]
+
+
+def print_memory(paper: str, ablation: str, needs: dict) -> None:
+    """One row's needs per precision: fixed + per image, the recipe's batch per replica count, the cards' fit."""
+    cfg = get_experiment(paper, ablation)
+    batch, crop = cfg.train.batch_size, cfg.data.crop_size
+    print(f"memory ({paper} / {ablation}): one training step at crop {crop[0]}x{crop[1]}, recipe batch {batch}")
+    for precision, need in needs.items():
+        per_replica = train_memory.per_replica_batches(batch)
+        replicas = [batch // b for b in per_replica]
+        fits = []
+        for card in CARDS_GB:
+            fitting = [r for r, b in zip(replicas, per_replica) if need.at(b) <= CARD_USABLE * card * 1024]
+            fits.append(f"{card} GB: {fitting[0]} x {batch // fitting[0]}" if fitting else f"{card} GB: no")
+        print(f"  {precision:14s} fixed {need.fixed:7,.0f} MB + {need.per_image:6,.0f} MB per image; per replica "
+              + ", ".join(f"{r} x {b}: {need.at(b) / 1024:.1f} GB" for r, b in zip(replicas, per_replica))
+              + "; fewest replicas that fit: " + ", ".join(fits))
+
+
 def main(argv) -> None:
     del argv
     print_header(__spec__.name if __spec__ else None)
@@ -254,14 +306,25 @@ def main(argv) -> None:
         results = measure_cost(FLAGS.paper, FLAGS.ablations, crop=crop, num_classes=num_classes, **common)
         print_costs(FLAGS.paper, results)
     if "deform" in FLAGS.measure:
-        result = measure_deform(crop=crop, channels=FLAGS.deform_channels, **common)
+        result = measure_deform(crop=crop, channels=FLAGS.deform_channels, torch_python=FLAGS.torch_python, **common)
         print_comparison(
             f"deform: modulated_deform_conv2d vs tf.nn.conv2d, 3x3 {FLAGS.deform_channels} -> "
             f"{FLAGS.deform_channels}, forward + backward (time ratio; target at most 2)",
             result, "deform", "conv", 2.0, ratio_name="time",
         )
-        print_comparison("the same with the gather sampler (float64's; measured in the same alternation)",
+        print_comparison("the same with the gather sampler (float64's and XLA's; measured in the same alternation)",
                          result["gather"], "deform_gather", "conv", 2.0, ratio_name="time")
+        print_comparison("the gather sampler against the default (target at most 1.5)", result["gather_vs_default"],
+                         "deform_gather", "deform", 1.5, ratio_name="time")
+        if "torch" in result:
+            print_comparison("the peer: torchvision.ops.deform_conv2d vs torch's conv2d (C++ CPU kernels, same shape, "
+                             "alternating with ours)", result["torch"], "torch_deform", "torch_conv", None,
+                             ratio_name="time")
+            print_comparison("ours (default sampler) vs torchvision.ops.deform_conv2d", result["ours_vs_torchvision"],
+                             "deform", "torch_deform", None, ratio_name="time")
+        else:
+            print("  (torchvision's deform_conv2d not compared: give --torch_python=PATH, a Python with "
+                  "requirements-crosscheck.txt)")
         peaks = {kind: peak_memory.step_peak_mb(deform.__name__, kind, FLAGS.batch_size, *crop, FLAGS.deform_channels)
                  for kind in deform.KINDS}
         print("  peak memory of one forward + backward (rise of the peak RSS, a fresh process each): "
@@ -272,6 +335,12 @@ def main(argv) -> None:
             print_comparison(f"xla ({paper}, main model): training step with loss and gradients XLA-compiled vs "
                              "not (time ratio; train.jit_compile is off by default where it is above 1)",
                              result, "xla", "plain", None, ratio_name="time")
+    if "memory" in FLAGS.measure:
+        for paper in [FLAGS.paper] if FLAGS.paper else PAPERS:
+            for ablation in memory_rows(paper, FLAGS.ablations):
+                needs = {precision: train_memory.measure(paper, ablation, precision)
+                         for precision in train_memory.PRECISIONS}
+                print_memory(paper, ablation, needs)
     if "diffusion" in FLAGS.measure:
         side, chunk = FLAGS.diffusion_side, FLAGS.diffusion_chunk
         result = measure_diffusion(side=side, chunk_size=chunk, **common)
@@ -292,8 +361,10 @@ def define_flags() -> None:
     """The command line's flags, defined only when run as a program: the functions above are also imported
     (tests), next to modules such as experiments.flags that define flags of the same names."""
     flags.DEFINE_list("measure", ["model", "pipeline"], f"Which comparisons to run: {', '.join(MEASURES)}.")
-    flags.DEFINE_string("paper", None, "--measure=cost: the paper whose cost comparisons to measure.")
-    flags.DEFINE_list("ablations", None, "--measure=cost: only the comparisons of these ablations (default: all).")
+    flags.DEFINE_string("paper", None, "--measure=cost: the paper whose cost comparisons to measure; --measure=xla, "
+                        "memory: only this paper (default: all five).")
+    flags.DEFINE_list("ablations", None, "--measure=cost: only the comparisons of these ablations (default: all); "
+                      "--measure=memory: these rows (default: the main model and its baseline).")
     flags.DEFINE_integer("batch_size", 8, "Images per step / per batch.")
     flags.DEFINE_list("crop", ["180", "240"], "Crop H,W (one value: square).")
     flags.DEFINE_integer("rounds", 5, "Alternating rounds per contender.")
@@ -301,6 +372,8 @@ def define_flags() -> None:
     flags.DEFINE_integer("warmup_steps", 2, "Untimed steps (or batches) per contender before the rounds.")
     flags.DEFINE_list("output_strides", ["16", "32"], "Output strides of the model comparison.")
     flags.DEFINE_integer("deform_channels", 256, "--measure=deform: input and output channels (ADC's 256).")
+    flags.DEFINE_string("torch_python", None, "--measure=deform: a Python with torch and torchvision "
+                        "(requirements-crosscheck.txt) to time torchvision.ops.deform_conv2d beside ours.")
     flags.DEFINE_integer("diffusion_side", 65, "--measure=diffusion: nodes per side (65: a 513 crop at OS 8).")
     flags.DEFINE_integer("diffusion_chunk", 128, "--measure=diffusion: rows of P per chunk.")
     flags.DEFINE_string("dataset", "camvid", "Dataset of the pipeline (and the number of classes).")

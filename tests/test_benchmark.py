@@ -1,5 +1,9 @@
 """scripts/benchmark.py: the Keras contender is our architecture (fast), the comparisons run tiny (slow: -m slow)."""
 
+import importlib.util
+import os
+import sys
+
 import pytest
 
 from li_seg.data import get_dataset_info
@@ -71,6 +75,22 @@ def test_deform_measurement_reports_a_time_ratio():
     assert len(result["round_ratios"]) == 2
 
 
+TORCH_PYTHON = os.environ.get("LI_SEG_TORCH_PYTHON") or (
+    sys.executable if importlib.util.find_spec("torchvision") else None)
+
+
+@pytest.mark.skipif(TORCH_PYTHON is None, reason="no Python with torchvision: install requirements-crosscheck.txt "
+                    "here or set LI_SEG_TORCH_PYTHON to one")
+def test_deform_measurement_alternates_with_torchvisions_deform_conv2d():
+    result = benchmark.measure_deform(batch_size=1, crop=(6, 5), channels=4, rounds=2, steps=1, warmup=1,
+                                      torch_python=TORCH_PYTHON)
+    torch = result["torch"]
+    assert torch["ratio"] == pytest.approx(torch["torch_deform"]["median_s"] / torch["torch_conv"]["median_s"])
+    ours = result["ours_vs_torchvision"]
+    assert ours["ratio"] == pytest.approx(ours["deform"]["median_s"] / ours["torch_deform"]["median_s"])
+    assert len(torch["round_ratios"]) == 2 and all(s > 0 for s in torch["torch_deform"]["rounds_s"])
+
+
 def test_diffusion_measurement_reports_a_time_ratio_and_the_chunked_peak_is_smaller():
     result = benchmark.measure_diffusion(batch_size=1, side=5, chunk_size=4, rounds=2, steps=1, warmup=1)
     assert result["ratio"] == pytest.approx(result["chunked"]["median_s"] / result["materialised"]["median_s"])
@@ -107,3 +127,32 @@ def test_xla_measurement_reports_a_time_ratio():
     result = results["li_convs"]
     assert result["ratio"] == pytest.approx(result["xla"]["median_s"] / result["plain"]["median_s"])
     assert len(result["round_ratios"]) == 2
+
+
+@pytest.mark.parametrize("paper, rows", [("li_convs", ["li_mnv2_li_aspp", "mnv2_aspp"]),
+                                         ("smoothing", ["gaussian", "deeplabv2"]), ("pan", ["pan", "resnet101"]),
+                                         ("cyclenet", ["cyclenet", "resnet101"]),
+                                         ("difnet", ["difnet_50", "sim_deeplab_101"])])
+def test_memory_measures_each_papers_main_model_and_its_baseline(paper, rows):
+    assert benchmark.memory_rows(paper) == rows
+    assert benchmark.memory_rows(paper, ["other"]) == ["other"]
+
+
+def test_memory_prints_the_per_replica_need_and_the_fewest_replicas_that_fit(capsys):
+    from scripts.benchmarking.train_memory import Need
+
+    # PAN's recipe: batch 16 at crop 512. 2 GB fixed + 1 GB per image: 18 GB on one card, 4 x 4 needs 6 GB.
+    benchmark.print_memory("pan", "pan", {"float32": Need(fixed=2048.0, per_image=1024.0)})
+    line = capsys.readouterr().out.splitlines()[1]
+    assert "1 x 16: 18.0 GB, 2 x 8: 10.0 GB, 4 x 4: 6.0 GB, 8 x 2: 4.0 GB" in line
+    assert "16 GB: 2 x 8, 24 GB: 1 x 16, 40 GB: 1 x 16, 80 GB: 1 x 16" in line  # 85 % of 16 GB is 13.6 GB
+
+
+@pytest.mark.slow  # four fresh processes training DeepLabv3-MobileNetV2 at 513 x 513: about 2 minutes
+def test_memory_of_a_training_step_has_fewer_bytes_per_image_in_float16():
+    from scripts.benchmarking import train_memory
+
+    single = train_memory.measure("li_convs", "mnv2_aspp", "float32")
+    mixed = train_memory.measure("li_convs", "mnv2_aspp", "mixed_float16")
+    assert single.per_image > 100 and single.fixed > 0  # 513 x 513: hundreds of MB of activations per image
+    assert mixed.per_image < 0.9 * single.per_image  # 0.75 when measured (BUILD_NOTES 19.5)

@@ -6,6 +6,7 @@ machines are noisy: a slow period then hits both, and the ratio stays meaningful
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 import statistics
@@ -36,18 +37,20 @@ def random_batch(batch_size: int, crop, num_classes: int):
 
 
 def train_rounds(model: keras.Model, images, labels, weights: Optional[dict] = None,
-                 jit_compile: bool = False) -> RoundFn:
+                 jit_compile: bool = False, mixed_precision: bool = False) -> RoundFn:
     """The trainer's step (`li_seg.training.step.loss_and_gradients`: cross-entropy + L2 decay; SGD momentum) as
     one tf.function, its loss and gradients XLA-compiled when `jit_compile` as the trainer does; n steps per call.
-    weights: the model's loss weights (`li_seg.models.loss_weights`; None = its logits only)."""
-    optimizer = build_optimizer(TRAIN, TRAIN.learning_rate)
+    weights: the model's loss weights (`li_seg.models.loss_weights`; None = its logits only). mixed_precision:
+    loss scaling as the trainer's (the model must have been built under the mixed_float16 policy)."""
+    optimizer = build_optimizer(dataclasses.replace(TRAIN, mixed_precision=mixed_precision), TRAIN.learning_rate)
     variables = model.trainable_variables
     optimizer.build(variables)
     def compute(images, labels):
         valid = tf.reduce_sum(tf.cast(labels != IGNORE_LABEL, tf.float32))
         return loss_and_gradients(model, variables, images, labels, ignore_label=IGNORE_LABEL,
                                   weights=weights, global_num_valid=valid,
-                                  weight_decay=TRAIN.weight_decay)
+                                  weight_decay=TRAIN.weight_decay,
+                                  scale_loss=optimizer.scale_loss if mixed_precision else None)
 
     compute = tf.function(compute, jit_compile=True) if jit_compile else compute
 
