@@ -249,6 +249,9 @@ def print_memory(paper: str, ablation: str, needs: dict) -> None:
     batch, crop = cfg.train.batch_size, cfg.data.crop_size
     print(f"memory ({paper} / {ablation}): one training step at crop {crop[0]}x{crop[1]}, recipe batch {batch}")
     for precision, need in needs.items():
+        if need is None:
+            print(f"  {precision:14s} not measured (above)")
+            continue
         per_replica = train_memory.per_replica_batches(batch)
         replicas = [batch // b for b in per_replica]
         fits = []

@@ -142,8 +142,10 @@ def test_memory_prints_the_per_replica_need_and_the_fewest_replicas_that_fit(cap
     from scripts.benchmarking.train_memory import Need
 
     # PAN's recipe: batch 16 at crop 512. 2 GB fixed + 1 GB per image: 18 GB on one card, 4 x 4 needs 6 GB.
-    benchmark.print_memory("pan", "pan", {"float32": Need(fixed=2048.0, per_image=1024.0)})
-    line = capsys.readouterr().out.splitlines()[1]
+    benchmark.print_memory("pan", "pan", {"float32": Need(fixed=2048.0, per_image=1024.0), "mixed_float16": None})
+    lines = capsys.readouterr().out.splitlines()
+    line = lines[1]
+    assert "mixed_float16  not measured" in lines[2]
     assert "1 x 16: 18.0 GB, 2 x 8: 10.0 GB, 4 x 4: 6.0 GB, 8 x 2: 4.0 GB" in line
     assert "16 GB: 2 x 8, 24 GB: 1 x 16, 40 GB: 1 x 16, 80 GB: 1 x 16" in line  # 85 % of 16 GB is 13.6 GB
 

@@ -4,7 +4,8 @@ own process: the suite's session has two logical devices).
 
 - BN frozen (smoothing's DeepLabv2 recipe) or synchronised (CycleNet's recipe, and any run with model.sync_bn): the
   replicas' updates (trainable weights and BN's moving statistics) equal the single replica's: relative L2
-  distance of the whole update at most 1e-4 (measured: 3e-7 to 1e-5).
+  distance of the whole update at most 1e-3 (measured: 3e-7 frozen, 6e-5 CycleNet synchronised; per-replica BN
+  moves the step by 70 % and more).
 - BN per replica (the LI, PAN and DifNet recipes: model.sync_bn=false): each replica normalises its own share, so
   the step is not the single replica's (measured: the updates 160-200 % apart), and the documented difference is
   checked exactly: the step equals the one computed on one device with BN over each share, each share's loss over
@@ -47,7 +48,7 @@ def _check(result: dict, replicas: str):
             assert entry["single"]["whole"] > 0.1, entry  # per-replica BN does change the step
         else:
             assert entry["loss"] == pytest.approx(result["1"]["loss"], rel=1e-5)
-            assert entry["single"]["whole"] <= 1e-4, entry
+            assert entry["single"]["whole"] <= 1e-3, entry
 
 
 @pytest.mark.parametrize("paper, bn", [

@@ -13,7 +13,9 @@ allocator (which rounds and fragments), so leave a margin (README's table says w
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 import sys
+from typing import Optional
 
 from scripts.benchmarking import peak_memory
 
@@ -60,10 +62,20 @@ def one_step_kb(paper: str, ablation: str, precision: str, batch: int) -> int:
     return peak_memory.status("VmHWM") - before
 
 
-def measure(paper: str, ablation: str, precision: str, timeout: float = 3600) -> Need:
-    """Need of the row at `precision`, from two fresh processes (batch 1 and 2)."""
-    one, two = (peak_memory.fresh_process_mb(_CHILD, paper, ablation, precision, str(batch), timeout=timeout)
-                for batch in (1, 2))
+def measure(paper: str, ablation: str, precision: str, timeout: float = 3600) -> Optional[Need]:
+    """Need of the row at `precision`, from two fresh processes (batch 1 and 2); None when a step could not run
+    here (killed for want of memory, or failed: the child's error is printed)."""
+    peaks = []
+    for batch in (1, 2):
+        try:
+            peaks.append(peak_memory.fresh_process_mb(_CHILD, paper, ablation, precision, str(batch),
+                                                      timeout=timeout))
+        except subprocess.CalledProcessError as error:
+            last = error.stderr.strip().splitlines()[-1] if error.stderr.strip() else f"exit {error.returncode}"
+            reason = "killed (signal 9: out of memory?)" if error.returncode == -9 else last
+            print(f"  {paper} / {ablation} {precision} batch {batch}: not measured, {reason}")
+            return None
+    one, two = peaks
     return Need(fixed=2 * one - two, per_image=two - one)
 
 
