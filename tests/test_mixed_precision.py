@@ -42,7 +42,8 @@ def _built(config, policy: str) -> keras.Model:
     return prepare(build_model(config, CLASSES), np.random.default_rng(0))
 
 
-@pytest.mark.parametrize("paper", PAPERS)
+@pytest.mark.parametrize("paper", [paper if paper not in ("cyclenet", "difnet") else pytest.param(
+    paper, marks=pytest.mark.slow) for paper in PAPERS])  # slow: 17-20 s each, the suite's budget
 def test_each_papers_main_model_trains_a_step_under_mixed_precision(paper, mixed_float16_policy):
     """Loss scaling as the trainer does it (LossScaleOptimizer: overflowing steps are skipped and the scale
     halved): one step is applied, the loss is float32, finite and within 1 % of the float32 model's with the same
