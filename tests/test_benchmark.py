@@ -150,7 +150,7 @@ def test_memory_prints_the_per_replica_need_and_the_fewest_replicas_that_fit(cap
     assert "16 GB: 2 x 8, 24 GB: 1 x 16, 40 GB: 1 x 16, 80 GB: 1 x 16" in line  # 85 % of 16 GB is 13.6 GB
 
 
-@pytest.mark.slow  # four fresh processes training DeepLabv3-MobileNetV2 at 513 x 513: about 2 minutes
+@pytest.mark.slow  # four fresh processes training DeepLabv3-MobileNetV2 at 513 x 513: about a minute
 def test_memory_of_a_training_step_has_fewer_bytes_per_image_in_float16():
     from scripts.benchmarking import train_memory
 
