@@ -6,6 +6,7 @@ zero every sample sits on an integer position, where the samplers' one-sided der
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import keras
 import numpy as np
@@ -21,11 +22,15 @@ PAPERS = ("li_convs", "smoothing", "pan", "cyclenet", "difnet")
 
 def small_config(paper: str, ablation: str) -> ModelConfig:
     """The table row's model config with ResNet-18 for a ResNet and CycleASPP 64 / 32 wide (DenseNet-121's 128 /
-    64 would do too); MobileNetV2 stays as it is."""
+    64 would do too); MobileNetV2 stays as it is. ResNet-18 has two units per block: a multi-grid keeps its first
+    two rates and an LI position past a block's second unit moves to it (LI-ResNet-50's conv5_3 -> conv5_2)."""
     model_config = get_experiment(paper, ablation).model
     backbone = model_config.backbone
     if backbone.name != "mobilenet_v2":
-        backbone = dataclasses.replace(backbone, name="resnet18")
+        positions = tuple(re.sub(r"^conv(\d)_(\d+)$", lambda m: f"conv{m[1]}_{min(int(m[2]), 2)}", position)
+                          for position in backbone.inhibition_positions)
+        backbone = dataclasses.replace(backbone, name="resnet18", inhibition_positions=positions,
+                                       multi_grid=backbone.multi_grid and tuple(backbone.multi_grid[:2]))
     head = model_config.head
     if paper == "cyclenet":
         head = dataclasses.replace(head, cycle_aspp=dataclasses.replace(head.cycle_aspp, bottleneck_channels=64,

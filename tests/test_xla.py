@@ -94,7 +94,7 @@ def test_each_papers_main_model_takes_the_same_step_under_xla(paper, without_op_
 @pytest.mark.parametrize("paper, ablation", [
     ("li_convs", "li_resnet50_li_aspp_decoder"),  # Table V: ResNet, DeepLabv3+ decoder, LI in the backbone
     ("smoothing", "ss_conv"),
-    ("pan", "fpa_only"),
+    ("pan", "fpa_c357_ave_gp"),  # Table 1: FPA alone
     ("cyclenet", "aspp_6_12_18"),  # Table 1
     ("difnet", "sim_deeplab_18"),
 ])
