@@ -216,8 +216,8 @@ def measure_diffusion(*, batch_size: int, side: int, chunk_size: int, rounds: in
 
 def measure_xla(papers, *, batch_size: int, crop: tuple, num_classes: int, rounds: int, steps: int,
                 warmup: int) -> dict:
-    """{paper: compare(...)}: each paper's main model (--ablations: others), its training step with the loss and
-    gradients XLA-compiled against the same step without, alternating. Ratio: XLA time / plain time."""
+    """{paper: compare(...)}: each paper's main model, its training step with the loss and gradients XLA-compiled
+    against the same step without, alternating. Ratio: XLA time / plain time."""
     images, labels = random_batch(batch_size, crop, num_classes)
     results = {}
     for paper in papers:
@@ -271,6 +271,9 @@ def main(argv) -> None:
     if unknown or len(crop) != 2 or ("cost" in FLAGS.measure and FLAGS.paper not in PAPERS):
         raise app.UsageError(f"--measure: {','.join(MEASURES)} (got {FLAGS.measure}); --crop: H,W or S (got "
                              f"{FLAGS.crop}); --measure=cost needs --paper, one of {', '.join(PAPERS)}")
+    if "memory" in FLAGS.measure and FLAGS.ablations and FLAGS.paper not in PAPERS:
+        raise app.UsageError(f"--measure=memory with --ablations needs --paper, one of {', '.join(PAPERS)} (the "
+                             "rows are that paper's)")
     data_config, note = pipeline_data_config(
         FLAGS.dataset, FLAGS.data_dir, crop, FLAGS.min_scale, FLAGS.max_scale, FLAGS.scale_step
     )
