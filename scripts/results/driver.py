@@ -1,0 +1,269 @@
+"""python -m scripts.results.driver run|status|pause|resume --out=DIR [--arms=...] [--seeds=0,1,2] [...]
+
+Runs the protocol's arms (`scripts.results.protocol`) seed by seed, one `python -m experiments.train` process at a
+time, each in OUT/<paper>/<ablation>-seed<S> with its log in that directory's driver.log.
+
+Resumable: a run whose final evaluation (eval/metrics-<steps>.json, the trainer's last write) exists is skipped;
+an interrupted run is started again with the same command, which resumes it from its newest checkpoint (at most
+`train.checkpoint_every_steps` steps are lost; an evaluation cut short is redone). A run that fails is logged and
+the driver goes on to the next one; the next `run` tries it again. Kill the driver (or its process group) at any
+time; `run` again resumes. One driver per OUT: OUT/driver.lock holds the driver's and its trainer's process ids and
+a second driver is refused while either lives.
+
+  run     start or resume every unfinished run (in the background: setsid nohup python -m ... run ... &)
+  status  each run's state: finished (mIoU), at step N, failed (last lines of its log), not started
+  pause   stop the running trainer (SIGSTOP) so that a benchmark has the cores; `resume` continues it (SIGCONT)
+
+--dataset / --data_dir / --steps / --crop / --eval_every_steps replace the protocol's (the tests' tiny runs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+from typing import Optional
+
+from absl import app, flags
+
+from scripts.results import protocol
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+
+FLAGS = flags.FLAGS
+
+COMMANDS = ("run", "status", "pause", "resume")
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    arm: protocol.Arm
+    seed: int
+    model_dir: pathlib.Path
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """What the protocol fixes and a tiny test run replaces."""
+
+    dataset: str = "camvid"
+    data_dir: str = ""
+    steps: int = protocol.PROTOCOL_STEPS
+    crop: tuple[int, int] = protocol.CROP
+    eval_every_steps: int = protocol.EVAL_EVERY_STEPS
+
+
+def plan(out: pathlib.Path, arms, seeds) -> list[Run]:
+    """Every (arm, seed), seed-major in protocol order: a partial campaign covers every arm once before any twice."""
+    return [Run(arm, seed, out / arm.paper / f"{arm.ablation}-seed{seed}") for seed in seeds for arm in arms]
+
+
+def finished(run: Run, steps: int) -> bool:
+    return (run.model_dir / "eval" / f"metrics-{steps}.json").exists()
+
+
+def latest_step(run: Run) -> Optional[int]:
+    """The newest periodic checkpoint's step, or None."""
+    steps = [int(path.name.split("-")[1].split(".")[0]) for path in run.model_dir.glob("checkpoints/ckpt-*.index")]
+    return max(steps) if steps else None
+
+
+def train_command(run: Run, settings: Settings) -> list[str]:
+    overrides = {**protocol.COMMON_OVERRIDES, **run.arm.overrides,
+                 "train.eval_every_steps": settings.eval_every_steps,
+                 "train.checkpoint_every_steps": settings.eval_every_steps}
+    for cadence in ("train.log_every_steps", "train.summary_every_steps"):  # scalars at least as often as evals
+        overrides[cadence] = min(overrides[cadence], settings.eval_every_steps)
+    return [sys.executable, "-m", "experiments.train", f"--paper={run.arm.paper}", f"--ablation={run.arm.ablation}",
+            f"--dataset={settings.dataset}", f"--data_dir={settings.data_dir}",
+            f"--crop_size={settings.crop[0]},{settings.crop[1]}", f"--batch_size={protocol.BATCH}",
+            f"--learning_rate={protocol.LEARNING_RATE}", f"--eval_scales={protocol.EVAL_SCALE}",
+            f"--seed={run.seed}", f"--train_steps={settings.steps}", f"--model_dir={run.model_dir}",
+            f"--params_override={json.dumps(overrides, separators=(',', ':'))}"]
+
+
+def define_flags() -> None:
+    """The campaign's flags (also `scripts.results.page`'s, which reads the same runs)."""
+    flags.DEFINE_string("out", None, "Directory of the runs (OUT/<paper>/<ablation>-seed<S>).")
+    flags.DEFINE_list("arms", [], "Arms as paper/ablation or a paper name; default: every arm of the protocol.")
+    flags.DEFINE_list("seeds", [str(seed) for seed in protocol.PROTOCOL_SEEDS], "Seeds, run seed-major.")
+    flags.DEFINE_string("dataset", "camvid", "Dataset of every run.")
+    flags.DEFINE_string("data_dir", str(REPO.parent / "shared" / "datasets" / "camvid"), "Its directory.")
+    flags.DEFINE_integer("steps", protocol.PROTOCOL_STEPS, "Training steps of every run.")
+    flags.DEFINE_list("crop", [str(side) for side in protocol.CROP], "Training crop height,width.")
+    flags.DEFINE_integer("eval_every_steps", protocol.EVAL_EVERY_STEPS, "Validation (and checkpoint) cadence.")
+
+
+def settings_from_flags() -> tuple[pathlib.Path, list[Run], Settings]:
+    """(OUT, the runs, the settings) the flags name; ValueError naming a bad --arms / --seeds / --crop value."""
+    if not FLAGS.out:
+        raise ValueError("--out=DIR is required: the directory of the runs")
+    out = pathlib.Path(FLAGS.out).resolve()
+    arms = protocol.select_arms(FLAGS.arms)
+    try:
+        seeds = [int(seed) for seed in FLAGS.seeds]
+        crop = tuple(int(side) for side in FLAGS.crop)
+    except ValueError:
+        raise ValueError(f"--seeds and --crop take integers; got --seeds={','.join(FLAGS.seeds)} "
+                         f"--crop={','.join(FLAGS.crop)}") from None
+    if len(crop) != 2:
+        raise ValueError(f"--crop is height,width; got {','.join(FLAGS.crop)}")
+    settings = Settings(FLAGS.dataset, FLAGS.data_dir, FLAGS.steps, crop, FLAGS.eval_every_steps)
+    return out, plan(out, arms, seeds), settings
+
+
+def _alive(pid: Optional[int]) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Lock:
+    """OUT/driver.lock: {"driver": pid, "trainer": pid or null}. A lock whose processes are all gone is stale."""
+
+    def __init__(self, out: pathlib.Path):
+        self.path = out / "driver.lock"
+
+    def read(self) -> dict:
+        try:
+            return json.loads(self.path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+
+    def holders(self) -> list[int]:
+        held = self.read()
+        return [pid for pid in (held.get("driver"), held.get("trainer")) if _alive(pid)]
+
+    def acquire(self) -> None:
+        live = [pid for pid in self.holders() if pid != os.getpid()]
+        if live:
+            raise RuntimeError(f"another driver holds {self.path} (live process ids {live}); wait for it, or stop "
+                               f"it (kill {' '.join(map(str, live))}) and run again: it resumes")
+        self.write(None)
+
+    def write(self, trainer: Optional[int]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps({"driver": os.getpid(), "trainer": trainer}))
+
+    def release(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def _log(out: pathlib.Path, message: str) -> None:
+    line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}"
+    print(line, flush=True)
+    with open(out / "driver.log", "a") as log:
+        log.write(line + "\n")
+
+
+def run_all(out: pathlib.Path, runs: list[Run], settings: Settings) -> int:
+    """Trains every unfinished run in order; returns the number that failed (each is logged)."""
+    lock = Lock(out)
+    lock.acquire()
+    failed = 0
+    trainer: Optional[subprocess.Popen] = None
+
+    def stop(signum, frame):  # the trainer goes with the driver: no orphan keeps writing a run's directory
+        if trainer is not None and trainer.poll() is None:
+            trainer.send_signal(signal.SIGCONT)
+            trainer.terminate()
+            trainer.wait()
+        lock.release()
+        sys.exit(128 + signum)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        for run in runs:
+            if finished(run, settings.steps):
+                continue
+            run.model_dir.mkdir(parents=True, exist_ok=True)
+            command = train_command(run, settings)
+            _log(out, f"start {run.model_dir} (from step {latest_step(run) or 0})")
+            start = time.monotonic()
+            with open(run.model_dir / "driver.log", "a") as log:
+                log.write(f"\n$ {' '.join(command)}\n")
+                log.flush()
+                trainer = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+                lock.write(trainer.pid)
+                code = trainer.wait()
+            trainer = None
+            lock.write(None)
+            minutes = (time.monotonic() - start) / 60
+            if code == 0 and finished(run, settings.steps):
+                _log(out, f"done  {run.model_dir} in {minutes:.1f} min")
+            else:
+                failed += 1
+                _log(out, f"FAILED {run.model_dir} (exit {code}) after {minutes:.1f} min: see its driver.log")
+    finally:
+        lock.release()
+    return failed
+
+
+def status(runs: list[Run], settings: Settings) -> list[str]:
+    lines = []
+    for run in runs:
+        if finished(run, settings.steps):
+            metrics = json.loads((run.model_dir / "eval" / f"metrics-{settings.steps}.json").read_text())
+            state = f"finished  mIoU {100 * metrics['miou']:.2f}"
+        elif (run.model_dir / "driver.log").exists():
+            step = latest_step(run)
+            state = f"at step {step}" if step is not None else "started, no checkpoint yet"
+            tail = (run.model_dir / "driver.log").read_text().strip().splitlines()[-1:]
+            if tail and ("Error" in tail[0] or "error" in tail[0]):
+                state += f"  last log line: {tail[0][:120]}"
+        else:
+            state = "not started"
+        lines.append(f"{str(run.model_dir):<60} {state}")
+    return lines
+
+
+def signal_trainer(out: pathlib.Path, signum: int) -> int:
+    held = Lock(out).read()
+    pid = held.get("trainer")
+    if not _alive(pid):
+        print(f"no trainer is running under {out}", file=sys.stderr)
+        return 1
+    os.kill(pid, signum)
+    print(f"{'paused' if signum == signal.SIGSTOP else 'resumed'} trainer {pid}")
+    return 0
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2 or argv[1] not in COMMANDS:
+        print(f"usage: python -m scripts.results.driver {'|'.join(COMMANDS)} --out=DIR [...]; "
+              f"got {' '.join(argv[1:]) or 'no command'}", file=sys.stderr)
+        return 2
+    try:
+        out, runs, settings = settings_from_flags()
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    command = argv[1]
+    if command in ("pause", "resume"):
+        return signal_trainer(out, signal.SIGSTOP if command == "pause" else signal.SIGCONT)
+    if command == "status":
+        print("\n".join(status(runs, settings)))
+        return 0
+    try:
+        failed = run_all(out, runs, settings)
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)
