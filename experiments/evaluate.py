@@ -24,5 +24,10 @@ def main(argv) -> int:
     return runner.main(argv, mode="eval")
 
 
-if __name__ == "__main__":
+def run() -> None:
+    """The console script (pyproject.toml [project.scripts])."""
     app.run(main)
+
+
+if __name__ == "__main__":
+    run()
