@@ -20,6 +20,7 @@ from experiments import config as config_lib
 from experiments import datasets, papers
 from experiments.data_flags import data_overrides, define_data_flags
 from li_seg import weights as weight_formats
+from li_seg.weights import published
 from li_seg.training.checkpoints import resolve_checkpoint
 from li_seg.training.strategy import STRATEGIES
 
@@ -47,9 +48,10 @@ flags.DEFINE_string(
     ".weights.h5 (README 'Pretrained weights').",
 )
 flags.DEFINE_string(
-    "backbone_weights", None, "Pretrained backbone weights (model.backbone.weights): a TF-slim / research/deeplab / "
-    "DeepLabv2 checkpoint prefix, a keras.applications .h5, a torchvision / timm / PyTorch-Encoding / mmsegmentation "
-    ".pth or .safetensors, or a converted .weights.h5 (README 'Pretrained weights'). Nothing is downloaded.",
+    "backbone_weights", None, "Pretrained backbone weights (model.backbone.weights): 'paper' (what the paper started "
+    "from), a published name (fetched once, hash-checked: README 'Pretrained weights', e.g. torchvision_resnet50), "
+    "or a file: a TF-slim / research/deeplab / DeepLabv2 checkpoint prefix, a keras.applications .h5, a torchvision "
+    "/ timm / PyTorch-Encoding / mmsegmentation .pth or .safetensors, or a converted .weights.h5.",
 )
 flags.DEFINE_enum(
     "weights_format", None, weight_formats.FORMATS,
@@ -138,6 +140,23 @@ def _finetune(cfg: config_lib.ExperimentConfig, paper: str, name: str) -> config
     return config_lib.override(cfg, {"train.trainable_patterns": stage.trainable_patterns})
 
 
+def _published_weights(cfg: config_lib.ExperimentConfig, paper: str) -> config_lib.ExperimentConfig:
+    """--backbone_weights=NAME of published weights (`li_seg.weights.published`) sets the network the file holds
+    (depth, stem, stem widths); "paper" is the name of what the paper started from for this backbone."""
+    weights = cfg.model.backbone.weights
+    if weights == "paper":
+        pretrained = papers.record(paper).pretrained
+        if cfg.model.backbone.name not in pretrained:
+            raise config_lib.ConfigError(
+                f"--backbone_weights=paper: the {paper} paper starts no {cfg.model.backbone.name} from published "
+                f"weights; it starts {', '.join(f'{net} from {name}' for net, name in pretrained.items())}")
+        weights = pretrained[cfg.model.backbone.name]
+    if not published.is_published(weights):
+        return cfg
+    fields = {f"model.backbone.{key}": value for key, value in published.backbone_fields(weights).items()}
+    return config_lib.override(cfg, {**fields, "model.backbone.weights": weights})
+
+
 def default_model_dir(paper: str, ablation: str, dataset: str) -> pathlib.Path:
     return pathlib.Path("runs") / paper / f"{ablation}-{dataset}"
 
@@ -165,4 +184,4 @@ def experiment_from_flags() -> tuple[config_lib.ExperimentConfig, pathlib.Path]:
     if FLAGS.finetune:
         cfg = _finetune(cfg, FLAGS.paper, FLAGS.finetune)
     cfg = config_lib.override(cfg, config_lib.parse_params_override(FLAGS.params_override))
-    return cfg, model_dir
+    return _published_weights(cfg, FLAGS.paper), model_dir

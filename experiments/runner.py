@@ -32,16 +32,41 @@ def _leaves(tree: dict, prefix: str = "") -> dict:
     return leaves
 
 
+_CONVENTIONS = ("weights_format", "bn_epsilon", "normalization")  # what a pretrained file tells the config
+
+
+def _pretrained_conventions(cfg, saved):
+    """(cfg with its backbone's pretrained conventions resolved, the opened file or None). A run that recorded them
+    (config.json of the same weights) passes them on without reading the file; otherwise the file is read here,
+    once, and handed to the trainer, which loads it if the run starts from nothing (`li_seg.backbones.pretrained`)."""
+    backbone = cfg.model.backbone
+    if not backbone.weights:
+        return cfg, None
+    if saved is not None and saved.model.backbone.weights == backbone.weights:
+        inherited = {key: getattr(saved.model.backbone, key) for key in _CONVENTIONS
+                     if getattr(backbone, key) is None}
+        backbone = dataclasses.replace(backbone, **inherited)
+    opened = None
+    if backbone.weights_format is None or backbone.normalization is None:
+        from li_seg.backbones.pretrained import open_pretrained, resolve_pretrained
+
+        opened = open_pretrained(backbone)
+        backbone = resolve_pretrained(backbone, opened)
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, backbone=backbone)), opened
+
+
 def _check_model_dir(cfg, model_dir, *, momentum_derived: bool = False, chief: bool = True):
     """Refuses to resume a model dir that holds a different model or dataset, naming each setting that differs;
-    records config.json (the chief of a multi-worker cluster only); returns the config to run.
+    records config.json (the chief of a multi-worker cluster only) with the pretrained weights' conventions
+    resolved; returns (the config to run, the pretrained file if it was read: `_pretrained_conventions`).
 
     Extending a run (re-running it with another train_steps or epochs) is resuming it: when this run's BN
     momentum was derived from its length (model.bn_momentum unset), it keeps the saved run's momentum, and says so.
     """
     saved_path = model_dir / "config.json"
-    if saved_path.exists():
-        saved = config_lib.load(saved_path)
+    saved = config_lib.load(saved_path) if saved_path.exists() else None
+    cfg, opened = _pretrained_conventions(cfg, saved)
+    if saved is not None:
         if momentum_derived and saved.model.bn_momentum != cfg.model.bn_momentum:
             logging.info("keeps the BN momentum %g of the run it resumes (derived from that run's length; this "
                          "length would give %g; set model.bn_momentum to choose)", saved.model.bn_momentum,
@@ -59,12 +84,12 @@ def _check_model_dir(cfg, model_dir, *, momentum_derived: bool = False, chief: b
                 + "\nUse a new --model_dir, or the saved settings to resume it."
             )
         if saved == cfg:  # a re-run of the same command: nothing to record (a read-only finished run stays usable)
-            return cfg
+            return cfg, opened
     if not chief:
-        return cfg
+        return cfg, opened
     model_dir.mkdir(parents=True, exist_ok=True)
     config_lib.save(cfg, saved_path)
-    return cfg
+    return cfg, opened
 
 
 def evaluate_checkpoint(cfg, model_dir, checkpoint: str, strategy):
@@ -118,8 +143,9 @@ def run(cfg, model_dir, mode: str, *, checkpoint: str = "auto", export_dir=None,
         from li_seg.training.strategy import worker
         from li_seg.training.trainer import Trainer
 
-        cfg = _check_model_dir(cfg, model_dir, momentum_derived=momentum_derived, chief=worker(strategy).chief)
-        trainer = Trainer(cfg, model_dir, strategy)
+        cfg, pretrained = _check_model_dir(cfg, model_dir, momentum_derived=momentum_derived,
+                                           chief=worker(strategy).chief)
+        trainer = Trainer(cfg, model_dir, strategy, pretrained=pretrained)
         result = trainer.train(evaluate_during_training=mode == "train_and_eval")
         logging.info("finished at step %d in %s", result.step, model_dir)
     elif mode == "eval":

@@ -86,8 +86,11 @@ class BackboneConfig:
     normalization: how the RGB input in [0, 255] is normalised inside the backbone, which must match the
       pretrained weights: "unit_range" (x / 127.5 - 1: keras.applications MobileNetV2), "mean_rgb" (x minus
       research/deeplab's mean RGB), "imagenet" ((x / 255 - mean) / std: torchvision), "caffe_bgr" (BGR order
-      minus the Caffe mean: DeepLabv2, DifNet). None = the backbone's convention (MobileNetV2 "unit_range";
-      ResNet by layout: slim "mean_rgb", torchvision "imagenet", caffe "caffe_bgr").
+      minus the Caffe mean: DeepLabv2, DifNet), "caffe_bgr_keras" (BGR minus keras.applications' mean: its
+      ResNets). None = the pretrained weights' (resolved into config.json when a run starts:
+      `li_seg.backbones.pretrained`), else the backbone's convention (MobileNetV2 "unit_range"; ResNet by layout:
+      slim "mean_rgb", torchvision "imagenet", caffe "caffe_bgr"). A value that contradicts the weights' is
+      refused unless `allow_normalization_mismatch`.
     weights: path to pretrained weights: a file users of the papers have on disk (TF-slim / research/deeplab /
       Wang & Ji TF1 checkpoints, keras.applications .h5, torchvision / timm / PyTorch-Encoding / mmsegmentation
       .pth or .safetensors) or one of ours (.weights.h5, TF checkpoint prefix); `li_seg.weights`, README
@@ -95,6 +98,7 @@ class BackboneConfig:
     weights_format: the format of `weights` (`li_seg.weights.FORMATS`); None = detected from the file.
     allow_non_finite_weights: load NaN / Inf values of `weights` and of train.init_checkpoint (refused by default,
       naming the tensors: `li_seg.weights.values`).
+    allow_normalization_mismatch: take `normalization` even where it contradicts the weights' (DifNet's code).
     bn_epsilon: the epsilon of the backbone's BN layers; None = the pretrained weights' (the network they were
       trained in: 1e-5 TF-slim / torchvision, 1.001e-5 keras.applications ResNet, 1e-3 MobileNetV2 and Wang & Ji's
       DeepLabv2), else the backbone's convention (ResNet 1e-5, MobileNetV2 1e-3). A value that contradicts the
@@ -119,6 +123,7 @@ class BackboneConfig:
     weights: Optional[str] = None
     weights_format: Optional[str] = None
     allow_non_finite_weights: bool = False
+    allow_normalization_mismatch: bool = False
     bn_epsilon: Optional[float] = None
     inhibition: Optional[InhibitionConfig] = None
     inhibition_positions: tuple[str, ...] = ()
@@ -160,7 +165,8 @@ class ModelConfig:
       class reads them.
     backbone: the feature extractor.
     head: the architecture's own head config (e.g. `li_seg.models.deeplab.DeepLabConfig`); None = that class's
-      defaults (filled in on construction when the architecture is registered).
+      defaults (`li_seg.models.build_model` reads None so; `experiments.config` fills them in when it parses a
+      config, so config.json names every head field). This module is pure data: it imports no model.
     aux_heads: auxiliary heads trained beside the head (none by default).
     bn_momentum: Keras convention (moving = m * moving + (1 - m) * batch). None = chosen from the training length
       by `experiments.config` (see BUILD_NOTES "BN momentum"); `build_model` reads None as 0.99.
@@ -175,12 +181,6 @@ class ModelConfig:
     bn_momentum: Optional[float] = None
     frozen_bn: bool = False
     sync_bn: bool = False
-
-    def __post_init__(self):
-        if self.head is None:
-            from li_seg.models.registry import default_head  # the registry imports the builders (TensorFlow)
-
-            object.__setattr__(self, "head", default_head(self.architecture))
 
 
 @dataclasses.dataclass(frozen=True)

@@ -62,6 +62,7 @@ from experiments.papers import PAPERS, get_experiment, record  # noqa: E402
 from li_seg import data  # noqa: E402
 from li_seg.config import BackboneConfig, DataConfig, ModelConfig  # noqa: E402
 from li_seg.models import build_model, loss_weights  # noqa: E402
+from li_seg.models.deeplab import DeepLabConfig  # noqa: E402
 from scripts.benchmarking.keras_reference import (  # noqa: E402
     build_keras_deeplab, check_same_architecture, trainable_parameters,
 )
@@ -80,7 +81,8 @@ CARD_USABLE = 0.85  # of a card's memory, the rest for the CUDA context, cuDNN's
 
 def model_config(output_stride: int) -> ModelConfig:
     """DeepLabv3-MobileNetV2 with research/deeplab's separable ASPP: the defaults of ModelConfig."""
-    return ModelConfig(architecture="deeplabv3", backbone=BackboneConfig("mobilenet_v2", output_stride))
+    return ModelConfig(architecture="deeplabv3", backbone=BackboneConfig("mobilenet_v2", output_stride),
+                       head=DeepLabConfig())
 
 
 @functools.cache

@@ -30,7 +30,8 @@ import sys  # noqa: E402
 from absl import app, flags  # noqa: E402
 
 from li_seg import weights  # noqa: E402
-from li_seg.backbones import NEW_LAYERS, build_backbone  # noqa: E402
+from li_seg.backbones import NEW_LAYERS, build_backbone, family  # noqa: E402
+from li_seg.backbones.pretrained import load_pretrained, resolve_pretrained  # noqa: E402
 from li_seg.layers.normalization import BatchNormSettings  # noqa: E402
 from li_seg.weights import converted  # noqa: E402
 from li_seg.weights.describe import infer_backbone  # noqa: E402
@@ -46,10 +47,13 @@ def convert_backbone(path: str, fmt: str, output: str, allow_non_finite: bool = 
     config = dataclasses.replace(infer_backbone(fmt, tensors), weights=path, weights_format=fmt,
                                  allow_non_finite_weights=allow_non_finite,
                                  **{k: v for k, v in overrides.items() if v is not None})
+    opened = weights.PretrainedFile(path, fmt, family(config.name), allow_non_finite, tensors,
+                                    weights.backbone_mapping(fmt, tensors, family(config.name), path))
+    config = resolve_pretrained(config, opened)
     backbone = build_backbone(config, BatchNormSettings())
-    epsilon = weights.source_bn_epsilon(path, "mobilenet_v2" if config.name == "mobilenet_v2" else "resnet", fmt,
-                                        allow_non_finite)
-    converted.write(backbone, output, f"{path} ({fmt})", epsilon)
+    load_pretrained(backbone, opened)
+    epsilon = opened.bn_epsilon
+    converted.write(backbone, output, f"{path} ({fmt})", epsilon, normalization=config.normalization)
     fields = [f"name={config.name!r}"]
     if config.name != "mobilenet_v2":
         fields += [f"layout={config.layout!r}", f"stem={config.stem!r}"]

@@ -42,13 +42,13 @@ def _reset_peak() -> bool:
 
 
 def main(corpus: str, output: str) -> None:
-    from li_seg.backbones import build_backbone
+    from li_seg.backbones.pretrained import build_pretrained_backbone
     from li_seg.config import BackboneConfig
     from li_seg.layers.normalization import BatchNormSettings
     from li_seg.weights import WeightsError, load_backbone_weights
 
-    backbone = build_backbone(BackboneConfig(name="resnet18", layout="torchvision", stem="plain", output_stride=32),
-                              BatchNormSettings())
+    backbone = build_pretrained_backbone(
+        BackboneConfig(name="resnet18", layout="torchvision", stem="plain", output_stride=32), BatchNormSettings())
     with open(f"{corpus}/manifest.json") as f:
         manifest = json.load(f)
     results = {}

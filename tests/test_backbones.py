@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from li_seg.backbones import build_backbone, load_backbone_weights
+from li_seg.backbones.pretrained import build_pretrained_backbone
+from li_seg.weights import load_backbone_weights
 from li_seg.backbones.input_normalization import MEAN_RGB
 from li_seg.backbones.output_stride import atrous_schedule
 from li_seg.backbones.resnet_plan import unit_schedule
@@ -27,7 +28,7 @@ def _images(height, width, batch=1):
 @pytest.fixture(scope="module")
 def resnet50_os16():
     """research/deeplab's resnet_v1_50_beta at OS 16 with multi-grid (1, 2, 4), as in the LI-Convs paper."""
-    return build_backbone(BackboneConfig(name="resnet50", output_stride=16, multi_grid=(1, 2, 4)), BN)
+    return build_pretrained_backbone(BackboneConfig(name="resnet50", output_stride=16, multi_grid=(1, 2, 4)), BN)
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +76,7 @@ def test_atrous_schedule_follows_research_deeplab():
      (32, {"block_13": (2, 1), "block_14": (1, 1)})],
 )  # fmt: skip
 def test_mobilenet_v2_depthwise_strides_and_rates(output_stride, expected):
-    backbone = build_backbone(BackboneConfig(output_stride=output_stride), BN)
+    backbone = build_pretrained_backbone(BackboneConfig(output_stride=output_stride), BN)
     for block, (stride, rate) in expected.items():
         layer = backbone.get_layer(f"{block}_depthwise")
         assert (layer.strides, layer.dilation_rate) == ((stride, stride), (rate, rate)), block
@@ -118,7 +119,7 @@ def test_resnet_slim_layout(resnet50_os16):
 
 
 def test_resnet_plain_stem_and_resnet101_units():
-    backbone = build_backbone(BackboneConfig(name="resnet101", output_stride=32, stem="plain"), BN)
+    backbone = build_pretrained_backbone(BackboneConfig(name="resnet101", output_stride=32, stem="plain"), BN)
     conv1 = backbone.get_layer("conv1")
     assert conv1.kernel_size == (7, 7) and conv1.filters == 64 and conv1.strides == (2, 2)
     units = [layer.name for layer in backbone.layers if layer.name.endswith("_out")]
@@ -128,7 +129,7 @@ def test_resnet_plain_stem_and_resnet101_units():
 def test_preprocessing_inside(resnet50_os16):
     resnet_input = np.broadcast_to(np.array(MEAN_RGB, "float32"), (1, 4, 4, 3))
     np.testing.assert_allclose(resnet50_os16.get_layer("preprocess")(resnet_input), 0.0, atol=1e-5)
-    mnv2 = build_backbone(BackboneConfig(output_stride=32), BN).get_layer("preprocess")
+    mnv2 = build_pretrained_backbone(BackboneConfig(output_stride=32), BN).get_layer("preprocess")
     np.testing.assert_allclose(mnv2(np.array([[[[0.0, 127.5, 255.0]]]], "float32")), [[[[-1.0, 0.0, 1.0]]]])
 
 
@@ -140,7 +141,7 @@ def test_preprocessing_inside(resnet50_os16):
 )  # fmt: skip
 def test_endpoint_sizes_are_ceil_divisions(name, stem, output_stride, channels, resnet50_os16):
     config = BackboneConfig(name=name, output_stride=output_stride, stem=stem, multi_grid=None)
-    backbone = resnet50_os16 if (name, output_stride) == ("resnet50", 16) else build_backbone(config, BN)
+    backbone = resnet50_os16 if (name, output_stride) == ("resnet50", 16) else build_pretrained_backbone(config, BN)
     height, width = 33, 47
     outputs = backbone(_images(height, width))
     low, high = outputs["low_level"].shape, outputs["block4"].shape
@@ -154,7 +155,7 @@ def test_endpoint_sizes_are_ceil_divisions(name, stem, output_stride, channels, 
 @pytest.mark.parametrize("frozen", [False, True])
 def test_keras_mobilenet_v2_h5_loads_and_matches(keras_mnv2_h5, frozen):
     keras_model, path = keras_mnv2_h5
-    ours = build_backbone(BackboneConfig(output_stride=32), BatchNormSettings(frozen=frozen))
+    ours = build_pretrained_backbone(BackboneConfig(output_stride=32), BatchNormSettings(frozen=frozen))
     load_backbone_weights(ours, path)
     images = _images(64, 96, batch=2)
     keras_low, keras_high = _keras_endpoints(keras_model)(images / 127.5 - 1.0)
@@ -169,7 +170,7 @@ def test_odd_sizes_match_keras_built_for_that_size(keras_mnv2_h5):
     keras_model, path = keras_mnv2_h5
     sized = keras.applications.MobileNetV2(weights=None, include_top=False, input_shape=(65, 65, 3))
     sized.set_weights(keras_model.get_weights())
-    ours = build_backbone(BackboneConfig(output_stride=32, weights=path), BN)
+    ours = build_pretrained_backbone(BackboneConfig(output_stride=32, weights=path), BN)
     images = _images(65, 65)
     _, keras_high = _keras_endpoints(sized)(images / 127.5 - 1.0)
     np.testing.assert_allclose(ours(images)["block4"], keras_high, atol=1e-5)
@@ -177,7 +178,7 @@ def test_odd_sizes_match_keras_built_for_that_size(keras_mnv2_h5):
 
 def test_dilated_mobilenet_v2_takes_the_same_weights(keras_mnv2_h5):
     keras_model, path = keras_mnv2_h5
-    ours = build_backbone(BackboneConfig(output_stride=16, weights=path), BN)
+    ours = build_pretrained_backbone(BackboneConfig(output_stride=16, weights=path), BN)
     images = _images(64, 96)
     keras_low, _ = _keras_endpoints(keras_model)(images / 127.5 - 1.0)
     outputs = ours(images)
@@ -186,13 +187,13 @@ def test_dilated_mobilenet_v2_takes_the_same_weights(keras_mnv2_h5):
 
 
 def test_keras_weights_file_and_checkpoint_round_trip(tmp_path):
-    source = build_backbone(BackboneConfig(output_stride=32), BN)
+    source = build_pretrained_backbone(BackboneConfig(output_stride=32), BN)
     source.set_weights([RNG.normal(size=w.shape).astype("float32") for w in source.get_weights()])
     weights_path = str(tmp_path / "mnv2.weights.h5")
     source.save_weights(weights_path)
     prefix = tf.train.Checkpoint(backbone=source).write(str(tmp_path / "ckpt" / "mnv2"))
     for path in (weights_path, prefix):
-        target = build_backbone(BackboneConfig(output_stride=16, weights=path), BN)  # same weights, other OS
+        target = build_pretrained_backbone(BackboneConfig(output_stride=16, weights=path), BN)  # same weights, other OS
         for expected, actual in zip(source.get_weights(), target.get_weights()):
             np.testing.assert_array_equal(expected, actual)
 
@@ -201,7 +202,7 @@ def test_keras_weights_file_and_checkpoint_round_trip(tmp_path):
 def test_missing_weights_name_the_path(tmp_path, name):
     path = str(tmp_path / name)
     with pytest.raises(WeightsNotFoundError, match="Nothing is downloaded") as info:
-        build_backbone(BackboneConfig(output_stride=32, weights=path), BN)
+        build_pretrained_backbone(BackboneConfig(output_stride=32, weights=path), BN)
     assert path in str(info.value)
 
 
@@ -217,7 +218,7 @@ def test_weights_of_another_network_raise_value_error(tmp_path):
     other.save_weights(keras_weights)
     for path in (legacy, prefix, keras_weights):
         with pytest.raises(ValueError, match="mobilenet_v2"):
-            build_backbone(BackboneConfig(output_stride=32, weights=path), BN)
+            build_pretrained_backbone(BackboneConfig(output_stride=32, weights=path), BN)
 
 
 # Configuration errors and BN settings.
@@ -232,12 +233,12 @@ def test_weights_of_another_network_raise_value_error(tmp_path):
 )  # fmt: skip
 def test_bad_configs_raise(config, message):
     with pytest.raises(ValueError, match=message):
-        build_backbone(config, BN)
+        build_pretrained_backbone(config, BN)
 
 
 def test_bn_settings_reach_every_bn_layer():
     settings = BatchNormSettings(momentum=0.9997, synchronized=True, frozen=True)
-    backbone = build_backbone(BackboneConfig(output_stride=32), settings)
+    backbone = build_pretrained_backbone(BackboneConfig(output_stride=32), settings)
     bns = [layer for layer in backbone.layers if isinstance(layer, keras.layers.BatchNormalization)]
     assert len(bns) == 51
     assert all(b.momentum == 0.9997 and b.synchronized and not b.trainable and b.epsilon == 1e-3 for b in bns)

@@ -11,7 +11,7 @@ import sys
 import numpy as np
 import pytest
 
-from li_seg.backbones import build_backbone
+from li_seg.backbones.pretrained import build_pretrained_backbone
 from li_seg.config import BackboneConfig
 from li_seg.layers.normalization import BatchNormSettings
 from li_seg.training.checkpoints import restore_model
@@ -40,10 +40,10 @@ def test_a_converted_backbone_equals_the_direct_load(beta_checkpoint, tmp_path):
     assert description.startswith("BackboneConfig(name='resnet50', layout='slim', stem='beta', stem_widths=(64, 64, "
                                   "128), normalization='unit_range')")
     assert "BN epsilon 1e-05" in description
-    direct = build_backbone(BackboneConfig(name="resnet50", stem="beta", weights=beta_checkpoint), BN)
+    direct = build_pretrained_backbone(BackboneConfig(name="resnet50", stem="beta", weights=beta_checkpoint), BN)
     # the converted file loads by name into another layout and output stride of the same network
-    converted = build_backbone(BackboneConfig(name="resnet50", stem="beta", layout="torchvision", output_stride=8,
-                                              weights=output), BN)
+    converted = build_pretrained_backbone(
+        BackboneConfig(name="resnet50", stem="beta", layout="torchvision", output_stride=8, weights=output), BN)
     assert detect_format(output) == "converted"
     for expected, actual in zip(direct.weights, converted.weights):
         assert expected.path == actual.path
@@ -56,8 +56,8 @@ def test_a_converted_backbone_loads_into_an_li_backbone(beta_checkpoint, tmp_pat
     output = str(tmp_path / "resnet50_beta.weights.h5")
     convert_backbone(beta_checkpoint, "tf_slim", output)
     config = dataclasses.replace(get_experiment("li_convs", "li_resnet50_aspp").model.backbone, weights=output)
-    backbone = build_backbone(config, BN)  # LI at conv5_3: left at its initialisation
-    direct = build_backbone(dataclasses.replace(config, weights=beta_checkpoint), BN)
+    backbone = build_pretrained_backbone(config, BN)  # LI at conv5_3: left at its initialisation
+    direct = build_pretrained_backbone(dataclasses.replace(config, weights=beta_checkpoint), BN)
     for expected, actual in zip(direct.weights, backbone.weights):
         if "lateral_inhibition" not in actual.path:
             np.testing.assert_array_equal(expected.numpy(), actual.numpy())
@@ -68,13 +68,14 @@ def test_a_converted_file_with_a_contradicting_epsilon_is_refused(wang_ji_checkp
     convert_backbone(wang_ji_checkpoint, "deeplabv2_tf", output)
     config = BackboneConfig(name="resnet101", stem="plain", layout="caffe", bn_epsilon=1e-5, weights=output)
     with pytest.raises(MappingError, match="BN epsilon 0.001"):
-        build_backbone(config, BN)
+        build_pretrained_backbone(config, BN)
 
 
 def test_the_converted_file_carries_the_source_epsilon(wang_ji_checkpoint, tmp_path):
     output = str(tmp_path / "deeplabv2_backbone.weights.h5")
     assert "BN epsilon 0.001" in convert_backbone(wang_ji_checkpoint, "deeplabv2_tf", output)
-    backbone = build_backbone(BackboneConfig(name="resnet101", stem="plain", layout="caffe", weights=output), BN)
+    backbone = build_pretrained_backbone(
+        BackboneConfig(name="resnet101", stem="plain", layout="caffe", weights=output), BN)
     assert bn_epsilons(backbone) == {1e-3}
 
 
@@ -82,7 +83,7 @@ def test_a_contradicting_bn_epsilon_is_refused(wang_ji_checkpoint):
     config = BackboneConfig(name="resnet101", stem="plain", layout="caffe", bn_epsilon=1e-5,
                             weights=wang_ji_checkpoint)
     with pytest.raises(MappingError, match="BN epsilon 0.001.*bn_epsilon"):
-        build_backbone(config, BN)
+        build_pretrained_backbone(config, BN)
 
 
 def test_a_whole_model_converts_and_restores(wang_ji_checkpoint, tmp_path):
@@ -101,7 +102,7 @@ def test_a_whole_model_converts_and_restores(wang_ji_checkpoint, tmp_path):
 
 def test_a_deep_stem_file_into_a_plain_stem_backbone_names_the_stem(beta_checkpoint):
     with pytest.raises(MappingError, match="conv1/kernel <- resnet_v1_50/conv1/weights") as info:
-        build_backbone(BackboneConfig(name="resnet50", stem="plain", weights=beta_checkpoint), BN)
+        build_pretrained_backbone(BackboneConfig(name="resnet50", stem="plain", weights=beta_checkpoint), BN)
     assert "resnet_v1_50/conv1_1/weights" in str(info.value)  # and the file's stem, unused
 
 
@@ -110,7 +111,7 @@ def test_a_mobilenet_file_into_a_resnet_is_refused(tmp_path):
 
     prefix = write_tf1_checkpoint(_mobilenet_v2_checkpoint(), str(tmp_path / "mnv2" / "model.ckpt"))
     with pytest.raises(MappingError, match="MobilenetV2.*model.backbone.name"):
-        build_backbone(BackboneConfig(name="resnet50", weights=prefix), BN)
+        build_pretrained_backbone(BackboneConfig(name="resnet50", weights=prefix), BN)
 
 
 def test_an_unknown_file_type_names_the_formats(tmp_path):
@@ -123,7 +124,7 @@ def test_an_unknown_file_type_names_the_formats(tmp_path):
 def test_a_wrong_format_flag_is_a_clear_error(beta_checkpoint, tmp_path):
     config = BackboneConfig(name="resnet50", stem="beta", weights=beta_checkpoint, weights_format="torch")
     with pytest.raises(ValueError, match="is a tf_slim file, not torch"):
-        build_backbone(config, BN)
+        build_pretrained_backbone(config, BN)
 
 
 def test_the_command_line_converts_and_reports_errors(beta_checkpoint, tmp_path):

@@ -25,7 +25,7 @@ from li_seg.data.augment import augment
 from li_seg.evaluation.inference import predict_probabilities
 from li_seg.export.saved_model import export_saved_model
 from li_seg.layers import collect_diagnostics
-from li_seg.models import build_model
+from li_seg.models import build_model, build_pretrained_model
 from li_seg.models.difnet import DifNetConfig, analysis_outputs
 from li_seg.ops import transition_rows
 from li_seg.training.losses import segmentation_loss, weight_decay_variables
@@ -133,7 +133,7 @@ def test_one_weights_file_loads_into_both_resnets(tmp_path):
         weight.assign(np.random.default_rng(len(weight.path)).normal(0, 0.1, weight.shape).astype("float32"))
     source.save_weights(tmp_path / "resnet18.weights.h5")
     backbone = dataclasses.replace(cfg.model.backbone, weights=str(tmp_path / "resnet18.weights.h5"))
-    model = build_model(dataclasses.replace(cfg.model, backbone=backbone), CLASSES)
+    model = build_pretrained_model(dataclasses.replace(cfg.model, backbone=backbone), CLASSES)
     for branch in ("resnet18", "similarity"):
         loaded = model.get_layer(branch).weights
         assert len(loaded) == len(source.weights)

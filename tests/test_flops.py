@@ -8,7 +8,7 @@ from experiments.papers import get_experiment
 from li_seg.analysis.flops import count_flops, register_flop_rule
 from li_seg.config import AuxHeadConfig, BackboneConfig, ModelConfig
 from li_seg.layers.lateral_inhibition import LateralInhibition
-from li_seg.models import build_model
+from li_seg.models import build_model, inference_model
 from scripts import model_table
 
 NUM_CLASSES = 21
@@ -114,12 +114,15 @@ def test_custom_layers_bring_their_own_rule_and_subclasses_inherit_it():
 
 
 def test_auxiliary_heads_are_not_inference_cost():
-    """Only what the main logits depend on is counted: an aux head adds parameters, not inference FLOPs."""
+    """The inference model is counted: an aux head adds parameters, not inference FLOPs; the training model's
+    several outputs are refused with the way to count."""
     backbone = BackboneConfig(name="resnet18", layout="torchvision", stem="plain", output_stride=16)
     plain = build_model(ModelConfig(backbone=backbone), 5)
     with_aux = build_model(ModelConfig(backbone=backbone, aux_heads=(AuxHeadConfig(feature="block3"),)), 5)
     assert with_aux.count_params() > plain.count_params()
-    assert count_flops(with_aux, 65, 65) == count_flops(plain, 65, 65)
+    assert count_flops(inference_model(with_aux), 65, 65) == count_flops(plain, 65, 65)
+    with pytest.raises(ValueError, match="several outputs .*count_flops\\(li_seg.models.inference_model"):
+        count_flops(with_aux, 65, 65)
 
 
 @pytest.mark.parametrize("kind, unit_flops", [

@@ -149,7 +149,8 @@ def test_architecture():
 
 def test_a_registered_architecture_builds_and_validates(test_architecture):
     config = ModelConfig(architecture="test_arch")
-    assert config.head == _TestHead()
+    assert config.head is None  # the config is data: the head's defaults are the registry's to give
+    assert registry.with_default_head(config).head == _TestHead()
     model = build_model(config, NUM_CLASSES)
     assert model.name == "test_arch" and model(_images(33, 33)).shape == (2, 33, 33, NUM_CLASSES)
     assert model.get_layer("test_head_conv").filters == 8

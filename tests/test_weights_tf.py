@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 
-from li_seg.backbones import build_backbone
+from li_seg.backbones.pretrained import build_pretrained_backbone
 from li_seg.backbones.input_normalization import MEAN_RGB
 from li_seg.config import BackboneConfig
 from li_seg.layers.normalization import BatchNormSettings
@@ -47,7 +47,7 @@ def test_tf_slim_resnet_checkpoint_matches_slims_network(tmp_path, depth, output
     reference = slim_resnet_features(depth, images - np.array(MEAN_RGB, np.float32), output_stride, prefix)
     assert detect_format(prefix) == "tf_slim"
     config = BackboneConfig(name=f"resnet{depth}", stem="plain", output_stride=output_stride, weights=prefix)
-    outputs = build_backbone(config, BN)(images)
+    outputs = build_pretrained_backbone(config, BN)(images)
     for block, expected in reference.items():
         assert outputs[block].shape == expected.shape
         assert relative_error(outputs[block], expected) < TOLERANCE, block
@@ -94,7 +94,7 @@ def test_research_deeplab_beta_checkpoint_matches_a_numpy_forward(tmp_path):
     prefix = write_tf1_checkpoint(tensors, str(tmp_path / "resnet_v1_50_beta" / "model.ckpt"))
     config = BackboneConfig(name="resnet50", stem="beta", output_stride=16, multi_grid=(1, 2, 4),
                             normalization="unit_range", weights=prefix)
-    backbone = build_backbone(config, BN)
+    backbone = build_pretrained_backbone(config, BN)
     images = _images(33, 47)
     x = images / 127.5 - 1.0  # research/deeplab's _preprocess_zero_mean_unit_range for the beta variants
     scope = "resnet_v1_50"
@@ -146,7 +146,7 @@ def _dw_bn(x, tensors, name, epsilon=1e-3):
 def test_research_deeplab_mobilenet_v2_checkpoint_matches_a_numpy_forward(tmp_path):
     tensors = _mobilenet_v2_checkpoint()
     prefix = write_tf1_checkpoint(tensors, str(tmp_path / "mnv2" / "model.ckpt"))
-    backbone = build_backbone(BackboneConfig(output_stride=16, weights=prefix), BN)
+    backbone = build_pretrained_backbone(BackboneConfig(output_stride=16, weights=prefix), BN)
     images = _images(32, 48)  # even: TF SAME pads the stride-2 conv (0, 1)
     x = images / 127.5 - 1.0
     x = conv2d(x, tensors["MobilenetV2/Conv/weights"], stride=2, pad=(0, 1))  # TF SAME, stride 2, even size
@@ -333,7 +333,7 @@ def test_wang_ji_backbone_matches_a_numpy_forward_of_caffes_layout(wang_ji):
 
     tensors, prefix = wang_ji
     config = dataclasses.replace(get_experiment("smoothing", "deeplabv2").model.backbone, weights=prefix)
-    backbone = build_backbone(config, BN)  # backbone alone: the classifier is ignored
+    backbone = build_pretrained_backbone(config, BN)  # backbone alone: the classifier is ignored
     assert bn_epsilons(backbone) == {1e-3}
     images = _images(41, 57)  # odd: TF SAME equals Caffe's padding (Wang & Ji pad with SAME)
     x = images[..., ::-1] - np.array(WANG_JI_MEAN_BGR)
@@ -360,8 +360,8 @@ def test_li_mobilenet_v2_loads_imagenet_weights_and_keeps_its_lateral_inhibition
     tensors = _mobilenet_v2_checkpoint()
     prefix = write_tf1_checkpoint(tensors, str(tmp_path / "mnv2" / "model.ckpt"))
     config = dataclasses.replace(get_experiment("li_convs", "li_mnv2_li_aspp").model.backbone, weights=prefix)
-    backbone = build_backbone(config, BN)
-    fresh = build_backbone(dataclasses.replace(config, weights=None), BN)
+    backbone = build_pretrained_backbone(config, BN)
+    fresh = build_pretrained_backbone(dataclasses.replace(config, weights=None), BN)
     inhibitions = [layer.name for layer in backbone.layers if layer.name.endswith("_lateral_inhibition")]
     assert inhibitions == ["block_9_lateral_inhibition", "block_12_lateral_inhibition", "block_15_lateral_inhibition"]
     for name in inhibitions:

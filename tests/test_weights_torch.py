@@ -17,7 +17,7 @@ import sys
 import numpy as np
 import pytest
 
-from li_seg.backbones import build_backbone
+from li_seg.backbones.pretrained import build_pretrained_backbone
 from li_seg.config import BackboneConfig
 from li_seg.layers.normalization import BatchNormSettings
 from li_seg.weights import detect_format
@@ -117,7 +117,7 @@ def test_torch_state_dicts_match_the_torch_network(tmp_path, depth, variant, lay
         assert detect_format(path) == "torch"
         config = BackboneConfig(name=f"resnet{depth}", layout=layout, output_stride=32, normalization="imagenet",
                                 weights=path, **stem)
-        outputs = build_backbone(config, BatchNormSettings())(images)
+        outputs = build_pretrained_backbone(config, BatchNormSettings())(images)
         for name, expected in reference.items():
             assert outputs[name].shape == expected.shape, name
             error = relative_error(outputs[name], expected)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from absl import logging
 
-from li_seg.backbones import build_backbone
+from li_seg.backbones.pretrained import build_pretrained_backbone
 from li_seg.config import BackboneConfig
 from li_seg.layers.normalization import BatchNormSettings
 from li_seg.weights import MappingError, WeightsError, WeightsNotFoundError, detect_format, read_tensors
@@ -50,10 +50,10 @@ def test_read_tensors_checks_and_the_option_lets_the_values_through():
 def test_the_backbone_config_option_reaches_the_load():
     config = BackboneConfig(name="resnet18", layout="torchvision", stem="plain", output_stride=32, weights=NAN_PTH)
     with pytest.raises(WeightsError, match="NaN or Inf"):
-        build_backbone(config, BatchNormSettings())
+        build_pretrained_backbone(config, BatchNormSettings())
     allowed = BackboneConfig(**{**config.__dict__, "allow_non_finite_weights": True})
     with pytest.raises(MappingError, match=r"conv1\.weight \(4,\) \(not transformable\)"):  # past the values
-        build_backbone(allowed, BatchNormSettings())
+        build_pretrained_backbone(allowed, BatchNormSettings())
 
 
 def test_a_directory_is_named_as_one(tmp_path):

@@ -37,3 +37,51 @@ def random_tensor(name: str, shape, rng: np.random.Generator) -> np.ndarray:
 def bn_epsilons(model: keras.Model) -> set[float]:
     """The epsilons of `model`'s own BatchNormalization layers."""
     return {layer.epsilon for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)}
+
+
+BN_KEYS = {"weight": "gamma", "bias": "beta", "running_mean": "moving_mean", "running_var": "moving_variance"}
+
+
+def torch_resnet18_state_dict(stem: str, rng: np.random.Generator):
+    """{torch key: array} of a ResNet-18 with `stem` "torchvision" (7x7), "encoding" (conv1.0 / .3 / .6 + bn1,
+    64-64-128) or "mmseg" (stem.0 ... stem.7, 32-32-64), and {torch key: our "layer/variable"}."""
+    tensors, ours = {}, {}
+
+    def conv(key, shape, layer):
+        tensors[f"{key}.weight"] = random_tensor("weight", shape, rng)
+        ours[f"{key}.weight"] = f"{layer}/kernel"
+
+    def bn(key, channels, layer):
+        for torch_name, keras_name in BN_KEYS.items():
+            tensors[f"{key}.{torch_name}"] = random_tensor(keras_name, (channels,), rng)
+            ours[f"{key}.{torch_name}"] = f"{layer}/{keras_name}"
+        tensors[f"{key}.num_batches_tracked"] = np.array(10, np.int64)
+
+    if stem == "torchvision":
+        conv("conv1", (64, 3, 7, 7), "conv1")
+        bn("bn1", 64, "conv1_bn")
+        channels = 64
+    else:
+        widths = (64, 64, 128) if stem == "encoding" else (32, 32, 64)
+        convs = ("conv1.0", "conv1.3", "conv1.6") if stem == "encoding" else ("stem.0", "stem.3", "stem.6")
+        bns = ("conv1.1", "conv1.4", "bn1") if stem == "encoding" else ("stem.1", "stem.4", "stem.7")
+        previous = 3
+        for index, (c, b, width) in enumerate(zip(convs, bns, widths), start=1):
+            conv(c, (width, previous, 3, 3), f"conv1_{index}")
+            bn(b, width, f"conv1_{index}_bn")
+            previous = width
+        channels = widths[-1]
+    for layer, width in enumerate((64, 128, 256, 512), start=1):
+        for unit in range(2):
+            prefix, name = f"layer{layer}.{unit}", f"block{layer}_unit{unit + 1}"
+            conv(f"{prefix}.conv1", (width, channels, 3, 3), f"{name}_conv1")
+            bn(f"{prefix}.bn1", width, f"{name}_conv1_bn")
+            conv(f"{prefix}.conv2", (width, width, 3, 3), f"{name}_conv2")
+            bn(f"{prefix}.bn2", width, f"{name}_conv2_bn")
+            if unit == 0 and channels != width:
+                conv(f"{prefix}.downsample.0", (width, channels, 1, 1), f"{name}_shortcut")
+                bn(f"{prefix}.downsample.1", width, f"{name}_shortcut_bn")
+            channels = width
+    tensors["fc.weight"] = random_tensor("weight", (1000, 512), rng)
+    tensors["fc.bias"] = random_tensor("bias", (1000,), rng)
+    return tensors, ours

@@ -188,6 +188,7 @@ COSTS = (
 
 PAPER = PaperRecord(
     name="cyclenet",
+    pretrained={"resnet101": "encoding_resnet101s", "resnet50": "encoding_resnet50s"},
     title="Learning More Accurate Features for Semantic Segmentation in CycleNet (Qu et al.)",
     ablations=ABLATIONS,
     main_ablation=MAIN_ABLATION,

@@ -22,8 +22,9 @@ one, 200 epochs, serves there too):
   0.9), small crops padded at a random offset with black (0) and label 0 (background), evaluation centre-padded
   to 505.
 - "paper_aspp_only": "paper" with only ASPP-v2 (DeepLabv2's classifier proper) at 10x.
-Input normalisation: the caffe layout's default, BGR minus the Caffe mean (what the code feeds its torchvision
-weights); `model.backbone.normalization=imagenet` is what those weights were trained with. The paper starts both
+Input normalisation: BGR minus the Caffe mean, what the code feeds its torchvision weights (set explicitly, with
+`allow_normalization_mismatch`, since torchvision's weights bring "imagenet", `li_seg.backbones.pretrained`);
+`model.backbone.normalization=imagenet` is what those weights were trained with. The paper starts both
 ResNets from ImageNet weights: pass them with `model.backbone.weights` (one file; both branches load it).
 """
 
@@ -47,7 +48,8 @@ CODE_SCALES = {"data.min_scale": 0.5, "data.max_scale": 1.4, "data.scale_step": 
 
 def backbone(depth: int) -> BackboneConfig:
     """The authors' DeepLab-style ResNet-`depth` at output stride 8."""
-    return BackboneConfig(name=f"resnet{depth}", layout="caffe", stem="plain", output_stride=8)
+    return BackboneConfig(name=f"resnet{depth}", layout="caffe", stem="plain", output_stride=8,
+                          normalization="caffe_bgr", allow_normalization_mismatch=True)
 
 
 COMMON = {"train.optimizer": "sgd", "train.momentum": 0.9, "train.lr_schedule": "poly", "train.poly_power": 0.9,
@@ -184,6 +186,7 @@ COSTS = (
 
 PAPER = PaperRecord(
     name="difnet",
+    pretrained={f"resnet{depth}": f"torchvision_resnet{depth}" for depth in (18, 34, 50, 101)},
     title="DifNet: Semantic Segmentation by Diffusion Networks (Jiang et al.)",
     ablations=ABLATIONS,
     main_ablation=MAIN_ABLATION,

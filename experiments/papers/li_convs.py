@@ -311,6 +311,7 @@ COSTS = (
 
 PAPER = PaperRecord(
     name="li_convs",
+    pretrained={"mobilenet_v2": "slim_mobilenet_v2", "resnet50": "deeplab_resnet_v1_50_beta"},
     title="Dilated Convolutions with Lateral Inhibitions for Semantic Image Segmentation (Wang et al.)",
     ablations=ABLATIONS,
     main_ablation=MAIN_ABLATION,

@@ -224,6 +224,7 @@ COSTS = (
 
 PAPER = PaperRecord(
     name="pan",
+    pretrained={"resnet101": "encoding_resnet101s", "resnet50": "encoding_resnet50s"},
     title="Pyramid Attention Network for Semantic Segmentation (Li et al., BMVC 2018)",
     ablations=ABLATIONS,
     main_ablation=MAIN_ABLATION,

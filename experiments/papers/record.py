@@ -11,6 +11,7 @@ import dataclasses
 from typing import Callable, Mapping, Optional
 
 from experiments.config import ExperimentConfig
+from li_seg.weights.published import PUBLISHED
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,6 +85,8 @@ class PaperRecord:
       paper's TensorFlow-profiler counts), "macs" (2 x multiply-accumulates), "multiply_accumulates" (each
       counted once: what PyTorch counters such as thop print as "FLOPs").
     costs: the paper's cost comparisons (scripts/benchmark.py --measure=cost).
+    pretrained: backbone network -> the published weights the paper started from (`li_seg.weights.published`
+      names): what `--backbone_weights=paper` takes.
     """
 
     name: str
@@ -97,6 +100,7 @@ class PaperRecord:
     flops_size: Optional[int] = None
     flops_convention: str = "paper"
     costs: tuple[CostComparison, ...] = ()
+    pretrained: Mapping[str, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         named = [self.main_ablation, *self.reported]
@@ -106,5 +110,7 @@ class PaperRecord:
             raise ValueError(f"paper {self.name!r}: {unknown} are not among its ablations")
         if any(recipe not in self.recipes for recipe in self.dataset_recipes.values()):
             raise ValueError(f"paper {self.name!r}: dataset_recipes {dict(self.dataset_recipes)} name unknown recipes")
+        if any(name not in PUBLISHED for name in self.pretrained.values()):
+            raise ValueError(f"paper {self.name!r}: pretrained {dict(self.pretrained)} names unpublished weights")
         if any(name != stage.name for name, stage in self.stages.items()):
             raise ValueError(f"paper {self.name!r}: stages must be keyed by their names")

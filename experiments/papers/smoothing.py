@@ -112,6 +112,7 @@ def _reported(voc: float, cityscapes: Optional[float] = None) -> Reported:
 _COST_SOURCE = "Table II, GTX 1080Ti, 20k steps"
 PAPER = PaperRecord(
     name="smoothing",
+    pretrained={"resnet101": "wang_ji_deeplabv2_coco"},
     title="Efficient Smoothing of Dilated Convolutions for Image Segmentation (Ziegler et al.)",
     ablations=ABLATIONS,
     main_ablation=MAIN_ABLATION,

@@ -197,14 +197,15 @@ def layer_flops(call: LayerCall, convention: FlopConvention) -> int:
 
 
 def count_flops(model: keras.Model, height: int, width: int, convention: str | FlopConvention = "paper") -> int:
-    """The FLOPs of `model`'s inference (its main logits) on one height x width image under `convention` (a name
-    of CONVENTIONS or one)."""
-    from li_seg.models import main_logits  # the models import this module's users
-
+    """The FLOPs of `model`'s inference on one height x width image under `convention` (a name of CONVENTIONS or
+    one). `model` has one output, its logits: a model with auxiliary heads is counted as evaluated, through
+    `li_seg.models.inference_model` (this module imports no model: the layers import it for their rules)."""
     if isinstance(convention, str):
         convention = CONVENTIONS[convention]
-    calls, outputs = layer_calls(model, (1, height, width, model.inputs[0].shape[-1]))
-    logits = main_logits(outputs)
+    calls, logits = layer_calls(model, (1, height, width, model.inputs[0].shape[-1]))
+    if isinstance(logits, dict):
+        raise ValueError(f"{model.name} has several outputs ({', '.join(logits)}); count its inference model: "
+                         "count_flops(li_seg.models.inference_model(model), ...)")
     total = sum(layer_flops(call, convention) for call in calls_needed_for(calls, logits))
     if convention.argmax:
         total += elements(logits.shape[:-1]) * (logits.shape[-1] - 1)

@@ -14,6 +14,10 @@ after the stem: `li_seg.backbones.resnet_plan`).
 `name` names the model and, when it differs from `config.name`, scopes its variables ("similarity/conv1/kernel"),
 so two backbones of one kind can sit in one model (DifNet's seed and similarity ResNets).
 
+Building is not loading: `build_backbone` constructs, with the BN epsilon and normalisation the config holds, and
+records its config on the model (`backbone.backbone_config`); `li_seg.backbones.pretrained` resolves those from a
+pretrained file into the config and loads the file into every backbone that names it.
+
 The backbones know no paper. The options of `BackboneConfig` that insert layers into units are unit hooks
 (`li_seg.layers.unit_hook`), listed in UNIT_HOOKS: LI-Convs' lateral inhibition and the smoothing of dilated
 convs. A new option of that kind is a `UnitHookProvider` in its layer's module and one entry there.
@@ -36,7 +40,7 @@ from li_seg.config import BackboneConfig, choice_errors
 from li_seg.layers.inhibition import INHIBITION_UNIT_HOOK
 from li_seg.layers.normalization import BatchNormSettings
 from li_seg.layers.smoothing import SMOOTHING_UNIT_HOOK
-from li_seg.weights import FORMATS, detect_format, load_backbone_weights, source_bn_epsilon
+from li_seg.weights import FORMATS
 
 BACKBONES = ("mobilenet_v2",) + tuple(resnet_plan.RESNETS)
 ENDPOINTS = ("input", "stem", "block1", "block2", "block3", "block4", "low_level")
@@ -46,7 +50,7 @@ NEW_LAYERS = tuple(pattern for provider in UNIT_HOOKS for pattern in provider.ne
 
 __all__ = [
     "BACKBONES", "ENDPOINTS", "NEW_LAYERS", "UNIT_HOOKS", "backbone_errors", "build_backbone", "endpoint_strides",
-    "family", "load_backbone_weights", "unit_positions",
+    "family", "unit_positions",
 ]
 
 
@@ -103,31 +107,27 @@ def backbone_errors(config: BackboneConfig, where: str = "model.backbone") -> li
 
 
 def build_backbone(config: BackboneConfig, bn: BatchNormSettings, name: Optional[str] = None) -> keras.Model:
-    """The backbone `config` describes, its BN layers built from `bn`, its unit hooks from `config`'s options
-    (UNIT_HOOKS), named `name` (default `config.name`; another name also scopes its variables).
-
-    Loads `config.weights` when set (`li_seg.weights.load_backbone_weights`), its BN layers built with the
-    weights' epsilon unless `config.bn_epsilon` is set. Raises ValueError naming every problem of an invalid
-    config (`backbone_errors`), `li_seg.weights.WeightsError` for weights that are missing, unreadable, refused
-    or not this backbone's.
+    """The backbone `config` describes, its BN layers built from `bn` (with `config.bn_epsilon` when set), its unit
+    hooks from `config`'s options (UNIT_HOOKS), named `name` (default `config.name`; another name also scopes its
+    variables). Reads no file: `config.weights` is loaded by `li_seg.backbones.pretrained.load_pretrained`, after
+    `resolve_pretrained` gave the config the weights' BN epsilon and normalisation (a config with weights but
+    without a resolved `weights_format` is refused, so that no backbone is built with another network's
+    conventions by mistake). Raises ValueError naming every problem of an invalid config (`backbone_errors`).
     """
     errors = backbone_errors(config, "backbone")
+    if config.weights and config.weights_format is None:
+        errors.append(f"backbone.weights={config.weights!r} is not resolved (its format, BN epsilon and "
+                      "normalisation come from the file): build it with li_seg.backbones.pretrained."
+                      "build_pretrained_backbone, or li_seg.models.build_pretrained_model for a whole model")
     if errors:
         raise ValueError("invalid backbone configuration:\n  - " + "\n  - ".join(errors))
-    weights_format = config.weights_format or (detect_format(config.weights) if config.weights else None)
-    epsilon = config.bn_epsilon
-    if epsilon is None and config.weights:
-        epsilon = source_bn_epsilon(config.weights, family(config.name), weights_format,
-                                    config.allow_non_finite_weights)
-    if epsilon is not None:
-        bn = dataclasses.replace(bn, epsilon=epsilon)
+    if config.bn_epsilon is not None:
+        bn = dataclasses.replace(bn, epsilon=config.bn_epsilon)
     name = name or config.name
     scope = keras.name_scope(name) if name != config.name else contextlib.nullcontext()
     with scope:
         hooks = [hook for provider in UNIT_HOOKS if (hook := provider.build(config, family(config.name)))]
         build = build_mobilenet_v2 if config.name == "mobilenet_v2" else build_resnet
         backbone = build(config, bn, hooks, name)
-    if config.weights:
-        load_backbone_weights(backbone, config.weights, weights_format, new_layers=NEW_LAYERS,
-                              allow_non_finite=config.allow_non_finite_weights)
+    backbone.backbone_config = config
     return backbone

@@ -7,7 +7,12 @@ convention belongs to the pretrained weights, so it is a backbone setting (`Back
 - "mean_rgb": x - research/deeplab's mean RGB (123.15, 115.90, 103.06) (its ResNets; the TF-slim layout);
 - "imagenet": (x / 255 - mean) / std with torchvision's mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225);
 - "caffe_bgr": channels reversed to BGR, minus the Caffe mean (104.008, 116.669, 122.679) (DeepLabv2's Caffe
-  models; DifNet's released code, which feeds that to torchvision's weights).
+  models; DifNet's released code, which feeds that to torchvision's weights);
+- "caffe_bgr_keras": channels reversed to BGR, minus keras.applications' mean (103.939, 116.779, 123.68)
+  (`keras.applications.resnet.preprocess_input`, mode "caffe": its ResNet50 / 101 / 152 weights).
+
+Pretrained weights bring their convention (`li_seg.weights.Mapping.normalization`, resolved into the config by
+`li_seg.backbones.pretrained`), as they bring their BN epsilon.
 
 Each is one `Rescaling` layer named "preprocess" (after a `ReverseChannels` for "caffe_bgr"), computed in float32.
 """
@@ -18,11 +23,12 @@ import keras
 
 from li_seg.analysis.flops import register_flop_rule, zero_flops
 
-NORMALIZATIONS = ("unit_range", "mean_rgb", "imagenet", "caffe_bgr")
+NORMALIZATIONS = ("unit_range", "mean_rgb", "imagenet", "caffe_bgr", "caffe_bgr_keras")
 MEAN_RGB = (123.15, 115.90, 103.06)  # research/deeplab feature_extractor._MEAN_RGB
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 CAFFE_MEAN_BGR = (104.008, 116.669, 122.679)
+KERAS_CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)  # keras.applications imagenet_utils._preprocess_numpy_input
 
 
 @keras.saving.register_keras_serializable(package="li_seg")
@@ -49,7 +55,8 @@ def normalize_input(images, normalization: str, name: str = "preprocess"):
         scale = [1.0 / (255.0 * s) for s in IMAGENET_STD]
         offset = [-m / s for m, s in zip(IMAGENET_MEAN, IMAGENET_STD)]
         return keras.layers.Rescaling(scale, offset=offset, dtype="float32", name=name)(images)
-    if normalization == "caffe_bgr":
+    if normalization in ("caffe_bgr", "caffe_bgr_keras"):
+        mean = CAFFE_MEAN_BGR if normalization == "caffe_bgr" else KERAS_CAFFE_MEAN_BGR
         bgr = ReverseChannels(dtype="float32", name=f"{name}_rgb_to_bgr")(images)
-        return keras.layers.Rescaling(1.0, offset=[-m for m in CAFFE_MEAN_BGR], dtype="float32", name=name)(bgr)
+        return keras.layers.Rescaling(1.0, offset=[-m for m in mean], dtype="float32", name=name)(bgr)
     raise ValueError(f"Unknown normalization {normalization!r}; valid: {list(NORMALIZATIONS)}.")

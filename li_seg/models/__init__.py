@@ -7,7 +7,9 @@ paper's model needs here; `build_model` composes backbone -> head -> auxiliary h
 from __future__ import annotations
 
 from li_seg.models import cyclenet, deeplab, difnet, pan, registry
-from li_seg.models.builder import build_model, inference_model, loss_weights, main_logits, model_errors
+from li_seg.models.builder import (
+    build_model, build_pretrained_model, inference_model, loss_weights, main_logits, model_errors,
+)
 
 for _name in deeplab.ARCHITECTURES:
     registry.register(_name, deeplab.DeepLabConfig, deeplab.build_head)
@@ -21,4 +23,5 @@ def architectures() -> tuple[str, ...]:
     return registry.names()
 
 
-__all__ = ["architectures", "build_model", "inference_model", "loss_weights", "main_logits", "model_errors"]
+__all__ = ["architectures", "build_model", "build_pretrained_model", "inference_model", "loss_weights", "main_logits",
+           "model_errors"]

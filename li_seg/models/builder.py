@@ -12,9 +12,12 @@ The output contract (README "Models"):
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 
 from li_seg.backbones import ENDPOINTS, backbone_errors, build_backbone
+from li_seg.backbones.pretrained import load_pretrained, open_pretrained, resolve_pretrained
 from li_seg.config import ModelConfig, choice_errors
 from li_seg.layers.normalization import BatchNormSettings
 from li_seg.layers.resize import ResizeToMatch
@@ -28,6 +31,7 @@ def model_errors(config: ModelConfig, where: str = "model") -> list[str]:
     """What is wrong with `config`: its architecture, backbone, head, auxiliary heads and BN settings, each checked
     where it is defined, every problem at once with the valid values."""
     errors = choice_errors(f"{where}.architecture", config.architecture, registry.names())
+    config = registry.with_default_head(config)
     if not errors:
         expected = registry.get(config.architecture).config_class
         if type(config.head) is not expected:
@@ -66,13 +70,15 @@ def inference_model(model: keras.Model) -> keras.Model:
 def build_model(config: ModelConfig, num_classes: int) -> keras.Model:
     """The model `config` describes: float RGB images (B, H, W, 3) in [0, 255] of any H, W -> logits
     (B, H, W, num_classes), float32 (also under a mixed-precision policy); with auxiliary heads a dict with
-    "logits" and one entry per head (see the module docstring). Named after the architecture.
+    "logits" and one entry per head (see the module docstring). Named after the architecture. Constructs only:
+    no file is read (pretrained backbone weights: `build_pretrained_model`).
 
     Raises ValueError naming every problem of an invalid config (`model_errors`).
     """
     errors = model_errors(config)
     if errors:
         raise ValueError("invalid model configuration:\n  - " + "\n  - ".join(errors))
+    config = registry.with_default_head(config)
     bn = BatchNormSettings.from_model_config(config)
     backbone = build_backbone(config.backbone, bn)
     images = keras.Input((None, None, 3), name="images")
@@ -84,3 +90,14 @@ def build_model(config: ModelConfig, num_classes: int) -> keras.Model:
         for head in config.aux_heads:
             outputs[head.name] = build_aux_head(head, features, images, num_classes, bn)
     return keras.Model(images, outputs, name=config.architecture)
+
+
+def build_pretrained_model(config: ModelConfig, num_classes: int) -> keras.Model:
+    """`build_model` with the backbone's pretrained weights (`config.backbone.weights`) resolved into the config and
+    loaded (`li_seg.backbones.pretrained`; the file is read once): what a run starting from nothing trains. Without
+    weights it is `build_model`."""
+    opened = open_pretrained(config.backbone)
+    config = dataclasses.replace(config, backbone=resolve_pretrained(config.backbone, opened))
+    model = build_model(config, num_classes)
+    load_pretrained(model, opened)
+    return model

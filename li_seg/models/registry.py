@@ -15,9 +15,9 @@ and returns the logits (B, h, w, num_classes) at any resolution: `build_model` r
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Optional
+from typing import Callable
 
-from li_seg.config import HeadConfig
+from li_seg.config import HeadConfig, ModelConfig
 
 HeadBuilder = Callable[..., object]
 
@@ -58,8 +58,9 @@ def get(name: str) -> Architecture:
     return _ARCHITECTURES[name]
 
 
-def default_head(name: str) -> Optional[HeadConfig]:
-    """The default head config of architecture `name`; None when it is not registered (validation says so)."""
-    import li_seg.models  # noqa: F401  (registers the architectures)
-
-    return _ARCHITECTURES[name].config_class() if name in _ARCHITECTURES else None
+def with_default_head(config: ModelConfig) -> ModelConfig:
+    """`config` with its head's defaults when `head` is None (an unregistered architecture is left to
+    validation, which names it)."""
+    if config.head is not None or config.architecture not in _ARCHITECTURES:
+        return config
+    return dataclasses.replace(config, head=_ARCHITECTURES[config.architecture].config_class())

@@ -12,6 +12,7 @@ draw different dropout masks than an uninterrupted one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import pathlib
 import shutil
@@ -162,10 +163,24 @@ def restore_model(model, path: str, allow_non_finite: bool = False) -> None:
 def load_trained_model(model_config, num_classes: int, model_dir, which: str = "auto", strategy=None):
     """(model, checkpoint path): the float32 model `model_config` describes, built under `strategy`'s scope (if
     given), with the weights of checkpoint `which` of `model_dir` (see `resolve_checkpoint`). The one place where
-    evaluation, export and the figure scripts load a trained model."""
+    evaluation, export, prediction and the figure scripts load a trained model. The backbone's pretrained file is
+    not read: config.json holds what it told (`li_seg.backbones.pretrained`), except in runs recorded before it
+    did, whose file is read once for its BN epsilon and normalisation."""
+    from li_seg.backbones.pretrained import resolve_pretrained
     from li_seg.models import build_model  # the models import the whole library
+    from li_seg.weights import WeightsNotFoundError
 
     path = resolve_checkpoint(model_dir, which)
+    backbone = model_config.backbone
+    if backbone.weights and backbone.weights_format is None:
+        try:
+            model_config = dataclasses.replace(model_config, backbone=resolve_pretrained(backbone))
+        except WeightsNotFoundError as error:
+            raise WeightsNotFoundError(
+                f"{model_dir}/config.json was recorded before runs kept their pretrained weights' conventions, so "
+                f"its backbone's BN epsilon and input normalisation are read from model.backbone.weights, which is "
+                f"gone ({error}). Put the file back, or write them into config.json: model.backbone.weights_format, "
+                "bn_epsilon and normalization (README 'Pretrained weights')") from None
     keras.mixed_precision.set_global_policy("float32")
     with strategy.scope() if strategy is not None else contextlib.nullcontext():
         model = build_model(model_config, num_classes)

@@ -31,6 +31,7 @@ import tensorflow as tf
 from absl import logging
 
 from li_seg import data
+from li_seg.backbones.pretrained import load_pretrained
 from li_seg.evaluation.evaluator import EvalResult, evaluate
 from li_seg.layers.diagnostics import collect_diagnostics
 from li_seg.models import build_model, loss_weights, main_logits
@@ -66,8 +67,11 @@ class TrainResult:
 class Trainer:
     """Builds model and optimizer under `strategy` for an experiment config (sections model/data/train/eval)."""
 
-    def __init__(self, cfg, model_dir, strategy: tf.distribute.Strategy):
+    def __init__(self, cfg, model_dir, strategy: tf.distribute.Strategy, pretrained=None):
+        """`pretrained`: the backbone's pretrained file already read (`li_seg.weights.PretrainedFile`), loaded if the
+        run starts from nothing (else read then); cfg's backbone conventions are resolved (`experiments.runner`)."""
         self.cfg = cfg
+        self.pretrained = pretrained
         self.model_dir = pathlib.Path(model_dir)
         self.strategy = strategy
         self.info = data.get_dataset_info(cfg.data)
@@ -138,7 +142,8 @@ class Trainer:
 
     # ------------------------------------------------------------------------------------------------------------
     def restore(self) -> int:
-        """Resumes from the latest checkpoint, else loads train.init_checkpoint's model weights; returns the step."""
+        """Resumes from the latest checkpoint, else loads train.init_checkpoint's model weights, else the backbone's
+        pretrained weights (the only time a run reads that file for its values); returns the step."""
         path = self.keeper.restore_latest()
         if path:
             logging.info("resumed from %s (step %d)", path, int(self.step.numpy()))
@@ -146,6 +151,10 @@ class Trainer:
             restore_model(self.model, self.cfg.train.init_checkpoint,
                           allow_non_finite=self.cfg.model.backbone.allow_non_finite_weights)
             logging.info("initialised the model from %s", self.cfg.train.init_checkpoint)
+        elif self.cfg.model.backbone.weights:
+            loaded = load_pretrained(self.model, self.pretrained)
+            logging.info("initialised %d backbone(s) from %s", loaded, self.cfg.model.backbone.weights)
+        self.pretrained = None  # read once: not kept for the run's length
         return int(self.step.numpy())
 
     def train(self, *, evaluate_during_training: bool = False) -> TrainResult:

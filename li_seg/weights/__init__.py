@@ -21,8 +21,9 @@ Formats (`FORMATS`; detected from the file by `detect_format`, or named):
 Entry points: `load_backbone_weights` (BackboneConfig.weights: a backbone's weights, the rest of the file such as a
 classifier ignored by name), `load_model_weights` (--init_checkpoint / --checkpoint: a whole model: our
 checkpoints, a whole-model .weights.h5, or a research/deeplab / Wang & Ji checkpoint with its head), and
-`source_bn_epsilon` (the epsilon the file's network used, which `li_seg.backbones.build_backbone` gives the
-backbone's BN layers unless BackboneConfig.bn_epsilon says otherwise). Every table-based load is strict: a file
+`open_backbone_weights` (a backbone's file read and checked once, with the BN epsilon and input normalisation of
+the network it came from, which `li_seg.backbones.pretrained` resolves into the config before the backbone is
+built). Every table-based load is strict: a file
 that is not the network's weights raises `MappingError` naming every unmatched, missing or mis-shaped variable,
 and nothing is loaded.
 
@@ -36,8 +37,6 @@ whatever could read outside the file or claim more memory than it holds (`li_seg
 from __future__ import annotations
 
 import dataclasses
-import functools
-import os
 import re
 from typing import Optional, Sequence
 
@@ -53,10 +52,12 @@ from li_seg.weights.mapping import (
 from li_seg.weights.values import check_values
 
 FORMATS = ("keras", "converted", "tf_checkpoint", "keras_applications", "tf_slim", "deeplabv2_tf", "torch")
+TABLE_FORMATS = ("tf_slim", "deeplabv2_tf", "keras_applications", "converted", "torch")
 
 __all__ = [
     "FORMATS", "MappingError", "WeightsError", "WeightsNotFoundError", "backbone_mapping", "detect_format",
-    "load_backbone_weights", "load_model_weights", "model_mapping", "read_tensors", "source_bn_epsilon",
+    "PretrainedFile", "load_backbone_weights", "load_model_weights", "model_mapping", "open_backbone_weights",
+    "read_tensors",
 ]
 
 _HOW_TO = (
@@ -92,27 +93,56 @@ def detect_format(path: str) -> str:
     )
 
 
-@functools.lru_cache(maxsize=1)
-def _read_cached(path: str, fmt: str, modified: float, allow_non_finite: bool):
-    if fmt in ("tf_slim", "deeplabv2_tf"):
-        tensors = sources.read_checkpoint(path)
-        check_values(tensors.numeric(), path, allow_non_finite)
-        return tensors
-    tensors = sources.read_hdf5(path) if fmt in ("keras_applications", "converted") else sources.read_torch(path)
-    check_values(tensors.items(), path, allow_non_finite)
-    return tensors
-
-
 def read_tensors(path: str, fmt: str, allow_non_finite: bool = False):
     """{source key: array} of a table-based format's file, every tensor checked (real, finite unless
-    `allow_non_finite`: `li_seg.weights.values`); the last file read is kept: building a backbone reads it for its
-    epsilon, then for its weights. Raises WeightsError when the file cannot be read as `fmt`."""
-    if fmt not in ("tf_slim", "deeplabv2_tf", "keras_applications", "converted", "torch"):
-        raise ValueError(f"format {fmt!r} is not read by a table; table formats: tf_slim, deeplabv2_tf, "
-                         "keras_applications, converted, torch")
-    anchor = f"{path}.index" if fmt in ("tf_slim", "deeplabv2_tf") else path
+    `allow_non_finite`: `li_seg.weights.values`). Raises WeightsError when the file cannot be read as `fmt`."""
+    if fmt not in TABLE_FORMATS:
+        raise ValueError(f"format {fmt!r} is not read by a table; table formats: {', '.join(TABLE_FORMATS)}")
     with reading(path, fmt):
-        return _read_cached(path, fmt, os.path.getmtime(anchor), allow_non_finite)
+        if fmt in ("tf_slim", "deeplabv2_tf"):
+            tensors = sources.read_checkpoint(path)
+            check_values(tensors.numeric(), path, allow_non_finite)
+            return tensors
+        tensors = sources.read_hdf5(path) if fmt in ("keras_applications", "converted") else sources.read_torch(path)
+        check_values(tensors.items(), path, allow_non_finite)
+        return tensors
+
+
+@dataclasses.dataclass(frozen=True)
+class PretrainedFile:
+    """A backbone's pretrained weights file, read and checked once (`open_backbone_weights`): its tensors and the
+    table that maps them (None for our own formats, which load by structure), hence the source network's BN
+    epsilon and input normalisation (None where the file does not tell)."""
+
+    path: str
+    fmt: str
+    family: str
+    allow_non_finite: bool = False
+    tensors: object = None
+    mapping: Optional[Mapping] = None
+
+    @property
+    def bn_epsilon(self) -> Optional[float]:
+        return self.mapping.bn_epsilon if self.mapping else None
+
+    @property
+    def normalization(self) -> Optional[str]:
+        return self.mapping.normalization if self.mapping else None
+
+
+def open_backbone_weights(path: str, family: str, fmt: Optional[str] = None,
+                          allow_non_finite: bool = False) -> PretrainedFile:
+    """Reads and checks the weights of a `family` ("mobilenet_v2" / "resnet") backbone at `path` (format `fmt`,
+    detected when None) and picks their table. Raises WeightsError naming the problem."""
+    path = str(path)
+    fmt = fmt or detect_format(path)
+    _check_format(fmt, path)
+    if fmt in _OWN_FORMATS:
+        return PretrainedFile(path, fmt, family, allow_non_finite)
+    tensors = read_tensors(path, fmt, allow_non_finite)
+    with reading(path, fmt):
+        return PretrainedFile(path, fmt, family, allow_non_finite, tensors,
+                              backbone_mapping(fmt, tensors, family, path))
 
 
 def _family(layers) -> str:
@@ -148,7 +178,10 @@ def backbone_mapping(fmt: str, tensors, family: str, path: str = "the file", alo
                                f"weights') nor MobilenetV2 variables; e.g. {sorted(keys)[:5]}")
         if family != "resnet":
             raise _wrong_network(path, f"TF-slim's {scope}", family)
-        return _only(tf_slim.SLIM_RESNET.with_params(scope=scope), scope, alone=alone)
+        table = tf_slim.SLIM_RESNET.with_params(scope=scope)
+        if f"{scope}/conv1_1/weights" in tensors:  # research/deeplab's resnet_v1_*_beta
+            table = dataclasses.replace(table, normalization="unit_range")
+        return _only(table, scope, alone=alone)
     if fmt == "keras_applications":
         holds = "mobilenet_v2" if "Conv1/kernel" in tensors else "resnet" if "conv1_conv/kernel" in tensors else None
         if holds is None:
@@ -234,25 +267,26 @@ def _load_own(model: keras.Model, path: str, fmt: str, key: str, allow_non_finit
             ) from error
 
 
-def load_backbone_weights(backbone: keras.Model, path: str, fmt: Optional[str] = None,
+def load_backbone_weights(backbone: keras.Model, path, fmt: Optional[str] = None,
                           new_layers: Sequence[str] = (), allow_non_finite: bool = False) -> None:
-    """Loads the backbone weights at `path` (format `fmt`, detected when None) into `backbone` in place; layers
-    matching `new_layers` (`li_seg.backbones.NEW_LAYERS`: LI, smoothing) keep their initialisation when the file is
-    a pretrained one (table formats). NaN / Inf values are refused unless `allow_non_finite`.
+    """Loads the backbone weights at `path` (format `fmt`, detected when None), or those of an opened
+    `PretrainedFile` (read once for several backbones), into `backbone` in place; layers matching `new_layers`
+    (`li_seg.backbones.NEW_LAYERS`: LI, smoothing) keep their initialisation when the file is a pretrained one
+    (table formats). NaN / Inf values are refused unless `allow_non_finite`.
 
     Raises WeightsError (WeightsNotFoundError for a missing file, MappingError for a file of another network)
     naming every problem; nothing is loaded then.
     """
-    path = str(path)
-    fmt = fmt or detect_format(path)
-    _check_format(fmt, path)
-    if fmt in _OWN_FORMATS:
-        _load_own(backbone, path, fmt, "backbone", allow_non_finite)
-    else:
-        tensors = read_tensors(path, fmt, allow_non_finite)
-        with reading(path, fmt):  # a tensor a transform cannot take (a kernel of another rank, ...)
-            mapping = backbone_mapping(fmt, tensors, _family(layers_with_weights(backbone)), path)
-            load_with_table(backbone, mapping, tensors, path, new_layers)
+    opened = path if isinstance(path, PretrainedFile) else open_backbone_weights(
+        path, _family(layers_with_weights(backbone)), fmt, allow_non_finite)
+    if opened.mapping is None:
+        _load_own(backbone, opened.path, opened.fmt, "backbone", opened.allow_non_finite)
+        return
+    family = _family(layers_with_weights(backbone))
+    if family != opened.family:
+        raise _wrong_network(opened.path, f"{opened.family} weights", family)
+    with reading(opened.path, opened.fmt):  # a tensor a transform cannot take (a kernel of another rank, ...)
+        load_with_table(backbone, opened.mapping, opened.tensors, opened.path, new_layers)
 
 
 def load_model_weights(model: keras.Model, path: str, fmt: Optional[str] = None,
@@ -273,21 +307,6 @@ def load_model_weights(model: keras.Model, path: str, fmt: Optional[str] = None,
         with reading(path, fmt):  # a tensor a transform cannot take (a kernel of another rank, ...)
             mapping = model_mapping(fmt, tensors, model.name, _family(layers_with_weights(model)), path)
             load_with_table(model, mapping, tensors, path, new_layers)
-
-
-def source_bn_epsilon(path: str, family: str, fmt: Optional[str] = None,
-                      allow_non_finite: bool = False) -> Optional[float]:
-    """The BN epsilon of the network whose weights `path` holds (None when the format does not tell: our own
-    files without the converter's record)."""
-    path = str(path)
-    fmt = fmt or detect_format(path)
-    _check_format(fmt, path)
-    if fmt in _OWN_FORMATS:
-        return None
-    if fmt == "converted":
-        with reading(path, fmt):
-            return converted.bn_epsilon(path)
-    return backbone_mapping(fmt, read_tensors(path, fmt, allow_non_finite), family, path).bn_epsilon
 
 
 _CHECKPOINT_FORMATS = ("tf_checkpoint", "tf_slim", "deeplabv2_tf")

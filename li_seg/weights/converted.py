@@ -1,6 +1,6 @@
 """Our converted files (`python -m scripts.convert_weights`): a .weights.h5 in Keras' legacy HDF5 layout, by layer
 name (root attribute "layer_names"; per layer "weight_names" such as "block1_unit1_conv1/kernel:0"), with the
-source network's BN epsilon and the source's name as attributes.
+source network's BN epsilon, its input normalisation and the source's name as attributes.
 
 By name rather than by position (Keras 3's own .weights.h5), so that a converted backbone loads into a backbone
 with the layers a paper adds (LI, smoothing: `li_seg.backbones.NEW_LAYERS`, left at their initialisation), through
@@ -22,6 +22,7 @@ from li_seg.weights.mapping import (
 )
 
 EPSILON_ATTRIBUTE = "li_seg_bn_epsilon"
+NORMALIZATION_ATTRIBUTE = "li_seg_normalization"
 SOURCE_ATTRIBUTE = "li_seg_source"
 
 BY_NAME = Mapping(
@@ -48,13 +49,28 @@ def bn_epsilon(path: str) -> Optional[float]:
     return float(value)
 
 
+def normalization(path: str) -> Optional[str]:
+    """The source network's input normalisation recorded in a converted file (None: not recorded, as in files
+    converted before it was, and whole models' files); its value is checked where the config takes it
+    (`li_seg.backbones.backbone_errors`)."""
+    with hdf5.open_checked(path) as f:
+        value = hdf5.attribute(f, NORMALIZATION_ATTRIBUTE, path)
+    if value is None:
+        return None
+    value = value.decode() if isinstance(value, (bytes, np.bytes_)) else value
+    if not (isinstance(value, str) and value.isidentifier()):
+        raise WeightsError(f"{path} records input normalisation {short(value)}, not a normalisation's name")
+    return value
+
+
 def mapping(path: str) -> Mapping:
-    """`BY_NAME` with the file's BN epsilon."""
-    return Mapping(BY_NAME.name, BY_NAME.rules, BY_NAME.kinds, bn_epsilon=bn_epsilon(path))
+    """`BY_NAME` with the file's BN epsilon and input normalisation."""
+    return Mapping(BY_NAME.name, BY_NAME.rules, BY_NAME.kinds, bn_epsilon=bn_epsilon(path),
+                   normalization=normalization(path))
 
 
 def write(model: keras.Model, path: str, source: str, epsilon: Optional[float],
-          new_layers: Sequence[str] = ()) -> None:
+          new_layers: Sequence[str] = (), normalization: Optional[str] = None) -> None:
     """Writes `model`'s variables by layer name to `path`, without the layers matching `new_layers`."""
     with h5py.File(path, "w") as f:
         names = []
@@ -69,3 +85,5 @@ def write(model: keras.Model, path: str, source: str, epsilon: Optional[float],
         f.attrs[SOURCE_ATTRIBUTE] = np.bytes_(source.encode())  # fixed-length: variable-length ones are not read
         if epsilon is not None:
             f.attrs[EPSILON_ATTRIBUTE] = epsilon
+        if normalization is not None:
+            f.attrs[NORMALIZATION_ATTRIBUTE] = np.bytes_(normalization.encode())

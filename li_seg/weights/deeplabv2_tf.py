@@ -45,6 +45,7 @@ BACKBONE = Mapping(
                 "letter": {"1": "a", "2": "b", "3": "c"}},
     ignored=(r"global_step", r".*/Momentum"),
     bn_epsilon=1e-3,
+    normalization="caffe_bgr",  # Wang & Ji's IMG_MEAN (104.008, 116.669, 122.679), BGR: DeepLabv2's Caffe mean
 )
 CLASSIFIER = Mapping(
     name="its ASPP-v2 classifier",

@@ -22,6 +22,7 @@ KERAS_MOBILENET_V2 = Mapping(
     kinds={"layer": {name: Variable(("{p}/" + name,)) for name in ("kernel",) + BN_VARIABLES}},
     ignored=(r"Conv_1/.*", r"Conv_1_bn/.*", r"predictions/.*"),
     bn_epsilon=1e-3,
+    normalization="unit_range",  # keras.applications.mobilenet_v2.preprocess_input: mode "tf"
 )
 
 _UNIT = r"block(?P<b>\d)_unit(?P<u>\d+)"
@@ -47,4 +48,5 @@ KERAS_RESNET = Mapping(
     },
     ignored=(r"predictions/.*", r"probs/.*"),
     bn_epsilon=1.001e-5,
+    normalization="caffe_bgr_keras",  # keras.applications.resnet.preprocess_input: mode "caffe"
 )

@@ -83,6 +83,8 @@ class Mapping:
     ignored: regexes (full match) of source keys that belong to no variable of ours (a classifier we do not build,
       optimizer slots, BN counters); they may be absent.
     bn_epsilon: the epsilon of the source network's BN layers, which ours must use.
+    normalization: the input convention the source network was trained with (`li_seg.backbones.
+      input_normalization`), which our backbone takes unless told otherwise (`li_seg.backbones.pretrained`).
     params: values for the templates ("scope").
     vocabulary: per regex group, our value -> the source's (Caffe's "conv1" -> "2a"); a value not listed makes
       the row not match.
@@ -94,6 +96,7 @@ class Mapping:
     kinds: MappingType[str, Kind]
     ignored: tuple[str, ...] = ()
     bn_epsilon: Optional[float] = None
+    normalization: Optional[str] = None
     params: MappingType[str, str] = dataclasses.field(default_factory=dict)
     vocabulary: MappingType[str, MappingType[str, str]] = dataclasses.field(default_factory=dict)
     parts: tuple["Mapping", ...] = ()
@@ -109,7 +112,8 @@ class Mapping:
             raise ValueError(f"the tables {self.name!r} and {other.name!r} define kinds {sorted(clash)} differently")
         return Mapping(
             name=f"{self.name} + {other.name}", rules=self.rules + other.rules, kinds={**self.kinds, **other.kinds},
-            ignored=self.ignored + other.ignored, params={**self.params, **other.params},
+            ignored=self.ignored + other.ignored, normalization=self.normalization or other.normalization,
+            params={**self.params, **other.params},
             vocabulary={**self.vocabulary, **other.vocabulary},
             parts=(self.parts or (self,)) + (other.parts or (other,)),
         )

@@ -45,6 +45,9 @@ SLIM_RESNET = Mapping(
     kinds=KINDS,
     ignored=(r"{scope}/logits/.*",) + TF1_TRAINING_STATE,  # the ImageNet classifier
     bn_epsilon=1e-5,
+    # research/deeplab's feature_extractor: resnet_v1_* subtract _MEAN_RGB, resnet_v1_*_beta take [-1, 1]
+    # (`li_seg.weights.backbone_mapping` picks by the file's stem)
+    normalization="mean_rgb",
 )
 
 SLIM_MOBILENET_V2 = Mapping(
@@ -63,6 +66,7 @@ SLIM_MOBILENET_V2 = Mapping(
     # the final 1x1 1280 conv and the ImageNet classifier, which DeepLab does not build
     ignored=(r"MobilenetV2/Conv_1/.*", r"MobilenetV2/Logits/.*") + TF1_TRAINING_STATE,
     bn_epsilon=1e-3,
+    normalization="unit_range",
 )
 
 RESEARCH_DEEPLAB_HEAD = Mapping(

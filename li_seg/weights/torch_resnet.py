@@ -50,20 +50,23 @@ def _deep_stem(convs: tuple[str, str, str], bns: tuple[str, str, str]) -> tuple[
 DEEP_BASE_STEM = (("conv1.0", "conv1.3", "conv1.6"), ("conv1.1", "conv1.4", "bn1"))  # (convs, their BNs)
 MMSEG_V1C_STEM = (("stem.0", "stem.3", "stem.6"), ("stem.1", "stem.4", "stem.7"))
 
+# torchvision's transforms (mean 0.485, 0.456, 0.406; std 0.229, 0.224, 0.225 on [0, 1] RGB); PyTorch-Encoding and
+# mmsegmentation (mean 123.675, 116.28, 103.53; std 58.395, 57.12, 57.375 on [0, 255] RGB) use the same numbers.
+IMAGENET = "imagenet"
 TORCHVISION_RESNET = Mapping(
     name="torchvision / timm ResNet",
     rules=(Rule(r"conv1", "conv1", "conv"), Rule(r"conv1_bn", "bn1", "bn")) + _LAYERS,
-    kinds=KINDS, ignored=IGNORED, bn_epsilon=1e-5,
+    kinds=KINDS, ignored=IGNORED, bn_epsilon=1e-5, normalization=IMAGENET,
 )
 DEEP_BASE_RESNET = Mapping(
     name="PyTorch-Encoding deep-base / timm deep-stem ResNet",
     rules=_deep_stem(*DEEP_BASE_STEM) + _LAYERS,
-    kinds=KINDS, ignored=IGNORED, bn_epsilon=1e-5,
+    kinds=KINDS, ignored=IGNORED, bn_epsilon=1e-5, normalization=IMAGENET,
 )
 MMSEG_V1C_RESNET = Mapping(
     name="mmsegmentation ResNetV1c",
     rules=_deep_stem(*MMSEG_V1C_STEM) + _LAYERS,
-    kinds=KINDS, ignored=IGNORED, bn_epsilon=1e-5,
+    kinds=KINDS, ignored=IGNORED, bn_epsilon=1e-5, normalization=IMAGENET,
 )
 # which table a state dict needs, told by its first stem conv
 BY_STEM_KEY = {
