@@ -60,6 +60,7 @@ def test_wheel_holds_the_library_and_the_command_line_only(wheel):
     assert re.search(r"Requires-Dist: torch==\S+ ?; extra == .crosscheck", text), text
     entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
     assert "li-seg-train = experiments.train:run" in entry_points
+    assert "li-seg-predict = experiments.predict:run" in entry_points
 
 
 def test_installed_copy_imports_and_runs_from_another_directory(wheel, tmp_path):
