@@ -85,6 +85,11 @@ flags.DEFINE_string(
 )
 flags.DEFINE_string("checkpoint", "auto", "For eval/export: 'auto' (best, else latest), 'best', 'latest' or a path.")
 flags.DEFINE_string("export_dir", None, "SavedModel directory for --mode=export (default MODEL_DIR/export).")
+flags.DEFINE_enum("format", "saved_model", ("saved_model", "tflite"), "--mode=export: a SavedModel, or a TFLite "
+                  "model of the logits at a fixed size (the MobileNetV2 rows) in EXPORT_DIR/model[_QUANTIZE].tflite.")
+flags.DEFINE_enum("quantize", "none", ("none", "float16", "int8"), "--format=tflite: float16 weights, or int8 "
+                  "weights and activations calibrated on 100 training images.")
+flags.DEFINE_list("tflite_size", None, "--format=tflite: the input H,W (default: the training crop).")
 
 FLAGS = flags.FLAGS
 

@@ -127,8 +127,31 @@ def export_checkpoint(cfg, model_dir, checkpoint: str, export_dir=None) -> pathl
     return export_dir
 
 
+def export_tflite(cfg, model_dir, checkpoint: str, export_dir=None, quantize: str = "none",
+                  size=None) -> pathlib.Path:
+    """Restores `checkpoint` of model_dir and writes EXPORT_DIR/model[_QUANTIZE].tflite (logits at `size`, default
+    the training crop) and labels.txt; int8 is calibrated on 100 training images resized to `size`."""
+    from li_seg import data
+    from li_seg.export.tflite import calibration_images, convert_to_tflite
+    from li_seg.training.checkpoints import load_trained_model
+
+    info = data.get_dataset_info(cfg.data)
+    model, path = load_trained_model(cfg.model, info.num_classes, model_dir, checkpoint)
+    size = tuple(int(s) for s in size) if size else tuple(cfg.data.crop_size)
+    calibration = calibration_images(cfg.data, size) if quantize == "int8" else None
+    flatbuffer = convert_to_tflite(model, size, quantize, calibration)
+    export_dir = pathlib.Path(export_dir) if export_dir else pathlib.Path(model_dir) / "export"
+    export_dir.mkdir(parents=True, exist_ok=True)
+    target = export_dir / ("model.tflite" if quantize == "none" else f"model_{quantize}.tflite")
+    target.write_bytes(flatbuffer)
+    (export_dir / "labels.txt").write_text("\n".join(info.class_names) + "\n")
+    logging.info("exported %s to %s (%.1f MB; input float32 (1, %d, %d, 3) RGB in [0, 255], output logits)", path,
+                 target, len(flatbuffer) / 2**20, *size)
+    return target
+
+
 def run(cfg, model_dir, mode: str, *, checkpoint: str = "auto", export_dir=None, momentum_derived=False,
-        strategy=None) -> None:
+        strategy=None, export_format: str = "saved_model", quantize: str = "none", tflite_size=None) -> None:
     """Runs one mode for a resolved, validated config (callable from Python as well as from the command line).
 
     momentum_derived: cfg's BN momentum was derived from the run length (see `_check_model_dir`).
@@ -150,7 +173,11 @@ def run(cfg, model_dir, mode: str, *, checkpoint: str = "auto", export_dir=None,
         logging.info("finished at step %d in %s", result.step, model_dir)
     elif mode == "eval":
         evaluate_checkpoint(cfg, model_dir, checkpoint, strategy)
+    elif mode == "export" and export_format == "tflite":
+        export_tflite(cfg, model_dir, checkpoint, export_dir, quantize, tflite_size)
     elif mode == "export":
+        if quantize != "none":
+            raise config_lib.ConfigError("--quantize applies to --format=tflite")
         export_checkpoint(cfg, model_dir, checkpoint, export_dir)
     else:
         raise config_lib.ConfigError(f"unknown mode {mode!r}; valid modes: {', '.join(cli.MODES)}")
@@ -195,6 +222,7 @@ def main(argv, mode=None) -> int:
     from li_seg.training.storage import StorageError
     from li_seg.training.strategy import StrategyError, make_strategy
     from li_seg.training.trainer import TrainingDivergedError
+    from li_seg.export.tflite import TFLiteExportError
     from li_seg.weights import WeightsError
 
     model_dir, cfg = None, None
@@ -210,9 +238,10 @@ def main(argv, mode=None) -> int:
         momentum_derived = cfg.model.bn_momentum is None
         cfg = config_lib.resolve(cfg, data.num_examples(cfg.data, cfg.data.train_split) if training else 0)
         run(cfg, model_dir, FLAGS.mode, checkpoint=FLAGS.checkpoint, export_dir=FLAGS.export_dir,
-            momentum_derived=momentum_derived, strategy=strategy)
+            momentum_derived=momentum_derived, strategy=strategy, export_format=FLAGS.format,
+            quantize=FLAGS.quantize, tflite_size=FLAGS.tflite_size)
     except (config_lib.ConfigError, FileNotFoundError, data.DataError, StrategyError, StorageError,
-            WeightsError) as error:
+            WeightsError, TFLiteExportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except TrainingDivergedError as error:
