@@ -29,20 +29,21 @@ def _main(module, *args):
     return module.main([module.__name__])
 
 
-def _val_images(count):
-    """The embedded val split's first images and labels, resized (bilinear / nearest) to SIZE."""
+def _val_images(count, data_config=DataConfig(), size=SIZE):
+    """The val split's first images and labels (the embedded dataset's by default), resized (bilinear / nearest)
+    to `size`."""
     pairs = []
-    for batch in data.build_dataset(DataConfig(), "val", training=False, max_examples=count):
-        image = tf.image.resize(batch["image"], SIZE)[0].numpy()
-        label = tf.image.resize(batch["label"][..., None], SIZE, method="nearest")[0, ..., 0].numpy()
+    for batch in data.build_dataset(data_config, "val", training=False, max_examples=count):
+        image = tf.image.resize(batch["image"], size)[0].numpy()
+        label = tf.image.resize(batch["label"][..., None], size, method="nearest")[0, ..., 0].numpy()
         pairs.append((image, label))
     return pairs
 
 
-def _train(run, ablation, steps, crop):
+def _train(run, ablation, steps, crop, flags, override=""):
     assert _main(train, "--paper=li_convs", f"--ablation={ablation}", f"--crop_size={crop}", "--batch_size=8",
-                 f"--train_steps={steps}", f"--model_dir={run}", "--learning_rate=3e-3",
-                 "--params_override=eval.max_examples=2,train.adam_epsilon=1e-7") == 0
+                 f"--train_steps={steps}", f"--model_dir={run}", "--learning_rate=1e-3", *flags,
+                 "--params_override=eval.max_examples=2,train.adam_epsilon=1e-7,train.lr_schedule=poly" + override) == 0
 
 
 def test_the_tflite_model_is_the_saved_models(tmp_path):
@@ -76,38 +77,53 @@ def test_a_model_tflite_cannot_run_is_refused_with_the_reason():
         convert_to_tflite(model, (33, 33))
 
 
-@pytest.mark.slow
-def test_quantized_models_keep_the_trained_models_labels(tmp_path):
-    """LI-MobileNetV2 + LI-ASPP trained 300 steps on the embedded dataset, exported by the command line: float16's
-    labels agree with the SavedModel's on >= 99 % of the pixels, int8's mIoU is within a point of float32's (Keras)
-    on the 64 val images at 65 x 65."""
+def _run_and_compare(run, data_config, size, count, flags):
+    """Exports `run` (trained) as float16 and int8 TFLite and a SavedModel through the command line; returns (float16
+    vs SavedModel label agreement, float32 Keras mIoU, int8 TFLite mIoU) on `count` val images resized to `size`."""
+    from experiments import config as config_lib
     from li_seg.training.checkpoints import load_trained_model
 
-    run = tmp_path / "run"
-    _train(run, "li_mnv2_li_aspp", 300, 65)
     for quantize in ("float16", "int8"):
         assert _main(export, f"--model_dir={run}", "--format=tflite", f"--quantize={quantize}",
-                     f"--tflite_size={SIZE[0]},{SIZE[1]}") == 0
-    assert _main(export, f"--model_dir={run}") == 0
-    assert (run / "export" / "labels.txt").read_text().split() == list(data.get_dataset_info(DataConfig()).class_names)
-    from experiments import config as config_lib
-
-    info = data.get_dataset_info(DataConfig())
+                     f"--tflite_size={size[0]},{size[1]}", *flags) == 0
+    assert _main(export, f"--model_dir={run}", *flags) == 0
+    info = data.get_dataset_info(data_config)
+    assert (run / "export" / "labels.txt").read_text().split() == list(info.class_names)
     model, _ = load_trained_model(config_lib.load(run / "config.json").model, info.num_classes, run)
-    pairs = _val_images(64)
-    images, labels = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
-    float_labels = model.predict(images, batch_size=8, verbose=0).argmax(-1)
+    pairs = _val_images(count, data_config, size)
+    images, labels = np.round(np.stack([p[0] for p in pairs])), np.stack([p[1] for p in pairs])
     serving = tf.saved_model.load(str(run / "export")).signatures["serving_default"]
-    saved = serving(images=tf.constant(np.round(images).astype(np.uint8)))["classes"].numpy()
-    float16 = tflite_logits((run / "export" / "model_float16.tflite").read_bytes(), np.round(images))
-    agreement = np.mean(np.stack([logits.argmax(-1) for logits in float16]) == saved)
-    print(f"float16 TFLite vs SavedModel labels: {100 * agreement:.2f} % of pixels")
-    assert agreement >= 0.99
+    saved = serving(images=tf.constant(images.astype(np.uint8)))["classes"].numpy()
+    float16 = tflite_logits((run / "export" / "model_float16.tflite").read_bytes(), images)
+    agreement = float(np.mean(np.stack([logits.argmax(-1) for logits in float16]) == saved))
     int8 = tflite_logits((run / "export" / "model_int8.tflite").read_bytes(), images)
-    int8_labels = np.stack([logits.argmax(-1) for logits in int8])
     scores = [100 * segmentation_metrics(confusion_matrix(labels, predicted, info.num_classes,
                                                           info.ignore_label).numpy())["miou"]
-              for predicted in (float_labels, int8_labels)]
-    print(f"val mIoU at {SIZE}: float32 {scores[0]:.2f}, int8 TFLite {scores[1]:.2f}")
-    assert scores[0] > 30  # trained: the comparison means something
-    assert abs(scores[1] - scores[0]) <= 1.0
+              for predicted in (model.predict(images, batch_size=8, verbose=0).argmax(-1),
+                                np.stack([logits.argmax(-1) for logits in int8]))]
+    print(f"float16 TFLite vs SavedModel labels: {100 * agreement:.2f} % of pixels; val mIoU at {size}: float32 "
+          f"{scores[0]:.2f}, int8 TFLite {scores[1]:.2f}")
+    return agreement, *scores
+
+
+@pytest.mark.slow
+def test_quantized_models_on_the_embedded_dataset(tmp_path):
+    """LI-MobileNetV2 + LI-ASPP, 300 steps on the embedded dataset (from scratch it learns little there: the check
+    that int8 keeps the mIoU is weak on its own, hence the CamVid test)."""
+    _train(tmp_path / "run", "li_mnv2_li_aspp", 300, 65, [])
+    agreement, float32, int8 = _run_and_compare(tmp_path / "run", DataConfig(), SIZE, 64, [])
+    assert agreement >= 0.99 and abs(int8 - float32) <= 1.0
+
+
+@pytest.mark.slow
+def test_quantized_models_on_camvid(tmp_path, camvid_dir):
+    """The same model trained 400 steps on CamVid (the protocol of docs/results.md), where it learns: float16 agrees
+    with the SavedModel on >= 99 % of the pixels, int8's mIoU on the 101 val images at 176 x 240 is within a point
+    of float32's."""
+    flags = ["--dataset=camvid", f"--data_dir={camvid_dir}"]
+    _train(tmp_path / "run", "li_mnv2_li_aspp", 400, "176,240", flags,
+           ",data.min_scale=0.4,data.max_scale=0.6,data.scale_step=0")
+    data_config = DataConfig(dataset="camvid", data_dir=str(camvid_dir))
+    agreement, float32, int8 = _run_and_compare(tmp_path / "run", data_config, (176, 240), 101, flags)
+    assert float32 > 25  # trained: the comparison means something
+    assert agreement >= 0.99 and abs(int8 - float32) <= 1.0

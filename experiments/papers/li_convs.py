@@ -47,6 +47,9 @@ PAPER_RECIPE = {
 }
 
 
+RESEARCH_DEEPLAB_DECODER = {"low_level_feature": "residual_branch", "align_corners": True}
+
+
 def _experiment(
     backbone: BackboneConfig,
     *,
@@ -56,13 +59,15 @@ def _experiment(
     decoder: bool = False,
 ) -> ExperimentConfig:
     """One table row: `backbone` with inhibition at `positions` (None = the paper's: RB10, RB13, RB16 /
-    conv5_3), LI/RD-ASPP, decoder."""
+    conv5_3), LI/RD-ASPP, decoder (as research/deeplab, the authors' code, runs it: the low-level feature read
+    inside the unit, before its residual sum, and align-corners resizes; BUILD_NOTES 13)."""
     if backbone_inhibition is not None and positions is None:
         positions = default_positions(backbone.name)
     backbone = dataclasses.replace(backbone, inhibition=backbone_inhibition, inhibition_positions=positions or ())
     model = dataclasses.replace(
         ASPP, backbone=backbone, architecture="deeplabv3plus" if decoder else "deeplabv3",
-        head=dataclasses.replace(ASPP.head, aspp_inhibition=aspp_inhibition),
+        head=dataclasses.replace(ASPP.head, aspp_inhibition=aspp_inhibition, **(RESEARCH_DEEPLAB_DECODER if decoder
+                                                                                  else {})),
     )
     weight_decay = 4e-5 if backbone.name == "mobilenet_v2" else 1e-4
     return paper(ExperimentConfig(model=model, train=TrainConfig(weight_decay=weight_decay)))

@@ -20,9 +20,10 @@ so that converters from TF-slim, torchvision or Caffe checkpoints map names one 
 
 Endpoints (`li_seg.backbones.ENDPOINTS`): "input" (normalised image), "stem" (the stem's convs, stride 2, before
 the max-pool), "block1" ... "block4" (each block's last unit; in the slim layout blocks 1-3 end with their stride,
-so block1 is at stride 8 there, as research/deeplab's end points), "low_level" (the last stride-4 feature:
-research/deeplab's decoder reads 'block1/unit_2/bottleneck_v1/conv3', the same unit's conv3 after BN, before the
-residual sum and ReLU; ours is after them).
+so block1 is at stride 8 there, as research/deeplab's end points), "low_level" (the last stride-4 feature, the
+unit's output after the residual sum and ReLU) and, ResNets only, "low_level_residual" (that unit's residual
+branch: its last conv after BN, before the sum and ReLU, which research/deeplab's decoder reads as
+'block1/unit_2/bottleneck_v1/conv3': `DeepLabConfig.low_level_feature`).
 """
 
 from __future__ import annotations
@@ -89,8 +90,9 @@ def _unit(x, unit_type, depth, unit: Unit, layout, bn, hooks: Sequence[UnitHook]
     y = _conv_bn(y, inner, 3, conv2_stride, unit.rate, bn, f"{name}_conv2", relu=bottleneck, after_conv=after_conv)
     if bottleneck:
         y = _conv_bn(y, depth, 1, 1, 1, bn, f"{name}_conv3", relu=False)
+    residual = y
     y = keras.layers.Add(name=f"{name}_add")([shortcut, y])
-    return keras.layers.ReLU(name=f"{name}_out")(y)
+    return keras.layers.ReLU(name=f"{name}_out")(y), residual
 
 
 def _stem(x, config: BackboneConfig, bn):
@@ -133,8 +135,8 @@ def build_resnet(
         depth = resnet_plan.block_depth(config.name, block)
         for index, (stride, rate) in enumerate(block_units, start=1):
             unit = Unit("resnet", f"conv{block + 1}_{index}", f"block{block}_unit{index}", stride, rate)
-            x = _unit(x, unit_type, depth, unit, layout, bn, hooks)
+            x, residual = _unit(x, unit_type, depth, unit, layout, bn, hooks)
             if (block, index) == low_level:
-                endpoints["low_level"] = x
+                endpoints["low_level"], endpoints["low_level_residual"] = x, residual
         endpoints[f"block{block}"] = x
     return keras.Model(images, endpoints, name=name or config.name)

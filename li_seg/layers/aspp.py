@@ -125,6 +125,7 @@ def aspp_v3(
     pre_atrous: Optional[PreAtrous] = None,
     atrous_input: Optional[keras.KerasTensor] = None,
     name: str = "aspp",
+    align_corners: bool = False,
 ) -> keras.KerasTensor:
     """DeepLabv3's ASPP on features `x`; returns the projected (B, h, w, `channels`) features (no logits).
 
@@ -136,7 +137,7 @@ def aspp_v3(
     if image_pooling:
         pooled = keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_image_pooling_gap")(x)
         pooled = conv_bn_relu(pooled, channels, 1, bn, f"{name}_image_pooling")
-        branches.append(ResizeToMatch(name=f"{name}_image_pooling_resize")([pooled, x]))
+        branches.append(ResizeToMatch(align_corners, name=f"{name}_image_pooling_resize")([pooled, x]))
     branches.append(conv_bn_relu(x, channels, 1, bn, f"{name}0"))
     atrous_input = x if atrous_input is None else atrous_input
     for index, rate in enumerate(rates, start=1):

@@ -84,7 +84,8 @@ def build_model(config: ModelConfig, num_classes: int) -> keras.Model:
     images = keras.Input((None, None, 3), name="images")
     features = backbone(images)
     logits = registry.get(config.architecture).build_head(config, features, images, num_classes, bn)
-    outputs = ResizeToMatch(dtype="float32", name="upsample_logits")([logits, images])
+    align_corners = getattr(config.head, "align_corners", False)  # a head that resizes as research/deeplab
+    outputs = ResizeToMatch(align_corners, dtype="float32", name="upsample_logits")([logits, images])
     if config.aux_heads:
         outputs = {MAIN_OUTPUT: outputs}
         for head in config.aux_heads:

@@ -21,7 +21,7 @@ from typing import Optional
 
 import keras
 
-from li_seg.config import HeadConfig, InhibitionConfig
+from li_seg.config import HeadConfig, InhibitionConfig, choice_errors
 from li_seg.layers.aspp import BN_EPSILON, aspp_v2, aspp_v3, conv_bn_relu, separable_conv_bn_relu
 from li_seg.layers.inhibition import inhibit, inhibition_errors
 from li_seg.layers.normalization import batch_norm
@@ -29,6 +29,7 @@ from li_seg.layers.resize import ResizeToMatch
 
 ARCHITECTURES = ("deeplabv2", "deeplabv3", "deeplabv3plus")
 ASPP_V2_BRANCHES = 4
+LOW_LEVEL_FEATURES = {"unit_output": "low_level", "residual_branch": "low_level_residual"}  # -> backbone endpoint
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +46,11 @@ class DeepLabConfig(HeadConfig):
     aspp_inhibition: LI-ASPP (or RD-ASPP): LI (or RD) in front of each atrous conv of the v3 ASPP; None = off.
     aspp_input_relu: the authors' code's ReLU on the whole ASPP input when LI is on (all branches see it);
       the paper's LI-Conv applies that ReLU to the atrous branches only (default).
+    low_level_feature: what the v3+ decoder reads: "unit_output" (the low-level unit's output, after the residual
+      sum and ReLU) or "residual_branch" (ResNets: before them, the end point research/deeplab's feature
+      extractor names 'block1/unit_2/bottleneck_v1/conv3').
+    align_corners: resize as TF1's resize_bilinear(align_corners=True) (research/deeplab) in the image pooling, the
+      decoder and the logits' upsampling; False = tf.image.resize's half-pixel centres.
     """
 
     atrous_rates: tuple[int, ...] = (6, 12, 18)
@@ -57,6 +63,8 @@ class DeepLabConfig(HeadConfig):
     dropout_rate: float = 0.1
     aspp_inhibition: Optional[InhibitionConfig] = None
     aspp_input_relu: bool = False
+    low_level_feature: str = "unit_output"
+    align_corners: bool = False
 
     def errors(self, model, where: str = "model.head") -> list[str]:
         errors = []
@@ -71,6 +79,11 @@ class DeepLabConfig(HeadConfig):
         errors += inhibition_errors(self.aspp_inhibition, f"{where}.aspp_inhibition")
         if self.aspp_inhibition is not None and model.architecture == "deeplabv2":
             errors.append(f"{where}.aspp_inhibition needs DeepLabv3's ASPP (deeplabv3 / deeplabv3plus), not deeplabv2")
+        errors += choice_errors(f"{where}.low_level_feature", self.low_level_feature, LOW_LEVEL_FEATURES)
+        if self.low_level_feature == "residual_branch" and (model.architecture != "deeplabv3plus"
+                                                            or model.backbone.name == "mobilenet_v2"):
+            errors.append(f"{where}.low_level_feature=residual_branch is the v3+ decoder's tap inside a ResNet unit: "
+                          "it needs deeplabv3plus on a ResNet")
         if self.aspp_input_relu and self.aspp_inhibition is None:
             errors.append(f"{where}.aspp_input_relu is the authors' ReLU for LI-ASPP: set {where}.aspp_inhibition too")
         return errors
@@ -97,6 +110,7 @@ def _aspp_v3(head: DeepLabConfig, features, bn):
         dropout_rate=head.dropout_rate,
         pre_atrous=pre_atrous,
         atrous_input=atrous_input,
+        align_corners=head.align_corners,
     )
 
 
@@ -105,7 +119,7 @@ def _decoder(head: DeepLabConfig, high_level, low_level, bn):
     low = keras.layers.Conv2D(head.low_level_channels, 1, use_bias=False, name="decoder_feature_projection")(low_level)
     low = batch_norm(bn, BN_EPSILON, "decoder_feature_projection_bn")(low)
     low = keras.layers.ReLU(name="decoder_feature_projection_relu")(low)
-    high = ResizeToMatch(name="decoder_upsample")([high_level, low])
+    high = ResizeToMatch(head.align_corners, name="decoder_upsample")([high_level, low])
     x = keras.layers.Concatenate(name="decoder_concat")([high, low])
     for index in range(2):
         name = f"decoder_conv{index}"
@@ -123,7 +137,7 @@ def build_head(config, features, images, num_classes: int, bn):
         return aspp_v2(features["block4"], num_classes, rates=head.atrous_rates)
     x = _aspp_v3(head, features["block4"], bn)
     if config.architecture == "deeplabv3plus":
-        x = _decoder(head, x, features["low_level"], bn)
+        x = _decoder(head, x, features[LOW_LEVEL_FEATURES[head.low_level_feature]], bn)
     return keras.layers.Conv2D(
         num_classes, 1, kernel_initializer=keras.initializers.TruncatedNormal(stddev=0.01), name="logits"
     )(x)

@@ -247,7 +247,8 @@ def plot_curves(arms: list[ArmResult], path: pathlib.Path) -> None:
                               label=result.arm.ablation if index == 0 else None)
         axis.set_title(paper)
         axis.set_xlabel("step")
-        axis.legend(fontsize=7)
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize=7)
     axes[0][0].set_ylabel("val mIoU (%), one line per seed")
     figure.savefig(path, dpi=110)
     plt.close(figure)
