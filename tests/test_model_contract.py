@@ -168,7 +168,8 @@ def test_config_json_reads_the_head_by_its_architecture(test_architecture, tmp_p
     assert config_lib.load(tmp_path / "config.json") == cfg
     back = config_lib.override(cfg, {"model.architecture": "deeplabv2", "model.head.atrous_rates": [6, 12, 18, 24]})
     assert back.model.head == DeepLabConfig(atrous_rates=(6, 12, 18, 24))
-    with pytest.raises(ConfigError, match=r"unknown config key model.head.width; valid keys: aspp_channels"):
+    with pytest.raises(ConfigError,
+                       match=r"unknown config key model.head.width; valid keys: align_corners, aspp_channels"):
         config_lib.from_dict({"model": {"architecture": "deeplabv3", "head": {"width": 4}}})
     with pytest.raises(ConfigError, match="model.head cannot be read: architecture 'fcn' is not one of 'deeplabv2'"):
         config_lib.from_dict({"model": {"architecture": "fcn", "head": {"width": 4}}})
@@ -195,7 +196,11 @@ def test_config_json_of_the_previous_layout_loads(paper, ablation):
     # issue 15 changed these rows' backbones to match their pretrained weights (smoothing: caffe layout, BN epsilon
     # 1e-3; LI's ResNet-50 beta: inputs in [-1, 1]); the files keep the backbone that was trained then
     then = dataclasses.replace(expected.model.backbone, layout="slim", normalization=None, bn_epsilon=None)
-    expected = dataclasses.replace(expected, model=dataclasses.replace(expected.model, backbone=then))
+    # and issue 24 gave the Table V decoder rows research/deeplab's decoder path; the files keep the one of then
+    head = expected.model.head
+    if getattr(head, "low_level_feature", None) == "residual_branch":
+        head = dataclasses.replace(head, low_level_feature="unit_output", align_corners=False)
+    expected = dataclasses.replace(expected, model=dataclasses.replace(expected.model, backbone=then, head=head))
     assert config_lib.load(path) == dataclasses.replace(expected, paper="", ablation="")  # not recorded then
 
 

@@ -6,6 +6,7 @@ import pathlib
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from experiments import config as config_lib
@@ -78,7 +79,10 @@ def test_usage_errors_name_the_problem():
     assert bad.returncode == 2 and "unknown arm(s) pan/nope" in bad.stderr
 
 
+@pytest.mark.slow
 def test_two_tiny_runs_skip_resume_and_make_the_page(tmp_path):
+    """The real thing end to end (about 100 s: five TensorFlow processes); the fast tests below check the same
+    logic with a stand-in trainer and recorded runs."""
     out = tmp_path / "runs"
     first = _run("scripts.results.driver", "run", f"--out={out}", *TINY)
     assert first.stdout.count("done ") == 2, first.stdout
@@ -112,5 +116,96 @@ def test_two_tiny_runs_skip_resume_and_make_the_page(tmp_path):
     assert "li_intensity_mean: aspp_rate12" in learned and "rb16" in learned  # W_L of every LI layer
     assert rows["mnv2_aspp (baseline)"].split(" | ")[-1] != "- |"  # training images/s recorded
     assert "## Reading\n\nHand-written reading." in text
+    for name in ("miou_differences.png", "validation_curves.png"):
+        assert (figures / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+FAKE_TRAINER = """
+import json, pathlib, sys
+model_dir, steps = pathlib.Path(sys.argv[1]), int(sys.argv[2])
+if (model_dir.parent / "fail").exists() and model_dir.name.startswith("li_mnv2"):
+    sys.exit(3)
+(model_dir / "eval").mkdir(parents=True, exist_ok=True)
+(model_dir / "eval" / f"metrics-{steps}.json").write_text(json.dumps({"miou": 0.5}))
+"""
+
+
+def test_the_driver_skips_finished_runs_resumes_the_rest_and_goes_on_after_a_failure(tmp_path, monkeypatch):
+    """run_all with a stand-in trainer (what the driver sees of one: an exit status and the final metrics file)."""
+    started = []
+
+    def command(run, settings):
+        started.append(run.model_dir.name)
+        return [sys.executable, "-c", FAKE_TRAINER, str(run.model_dir), str(settings.steps)]
+
+    monkeypatch.setattr(driver, "train_command", command)
+    out = tmp_path / "runs"
+    runs = driver.plan(out, protocol.select_arms(["li_convs"]), [0, 1])
+    settings = driver.Settings(steps=7)
+    assert driver.run_all(out, runs, settings) == 0 and len(started) == 4
+    assert driver.run_all(out, runs, settings) == 0 and len(started) == 4  # all finished: nothing started
+    (out / "li_convs" / "mnv2_aspp-seed1" / "eval" / "metrics-7.json").unlink()  # killed before its last write
+    (out / "li_convs" / "mnv2_aspp-seed1" / "checkpoints").mkdir()
+    (out / "li_convs" / "mnv2_aspp-seed1" / "checkpoints" / "ckpt-5.index").touch()
+    (out / "li_convs" / "li_mnv2_li_aspp-seed0" / "eval" / "metrics-7.json").unlink()
+    (out / "li_convs" / "fail").touch()  # li_mnv2_li_aspp's trainer now fails
+    assert driver.run_all(out, runs, settings) == 1
+    assert started[4:] == ["li_mnv2_li_aspp-seed0", "mnv2_aspp-seed1"]  # the failure did not stop the campaign
+    log = (out / "driver.log").read_text()
+    assert "FAILED" in log and "li_mnv2_li_aspp-seed0 (exit 3)" in log and "mnv2_aspp-seed1 (from step 5)" in log
+    assert not (out / "driver.lock").exists()
+    status = driver.status(runs, settings)
+    assert "finished  mIoU 50.00" in status[0] and "started, no checkpoint yet" in status[1]
+
+
+def _recorded_run(directory, ablation, seed, miou, curve, intensity=None):
+    """A finished run as the trainer leaves it: config.json, the final metrics, eval and train TensorBoard files."""
+    import tensorflow as tf
+
+    from experiments import papers
+
+    (directory / "eval").mkdir(parents=True)
+    config_lib.save(papers.get_experiment("li_convs", ablation), directory / "config.json")
+    per_class = [miou] * 6 + [None]
+    (directory / "eval" / "metrics-2.json").write_text(json.dumps(
+        {"miou": miou, "pixel_accuracy": 0.8, "per_class_iou": per_class}))
+    for name, scalars in (("eval", {"miou": curve}), ("train", {"images_per_second": [(1, 9.0), (2, 11.0)]})):
+        writer = tf.summary.create_file_writer(str(directory / name))
+        with writer.as_default():
+            for tag, values in scalars.items():
+                for step, value in values:
+                    tf.summary.scalar(tag, value, step=step)
+            if name == "train" and intensity is not None:
+                tf.summary.scalar("li_intensity_mean/rb10", intensity, step=2)
+        writer.flush()
+
+
+def test_the_page_from_recorded_runs(tmp_path):
+    from scipy import stats
+
+    from scripts.results import page
+
+    out = tmp_path / "runs"
+    values = {("mnv2_aspp", 0): 0.40, ("mnv2_aspp", 1): 0.44, ("li_mnv2_li_aspp", 0): 0.43,
+              ("li_mnv2_li_aspp", 1): 0.49}
+    for (ablation, seed), miou in values.items():
+        _recorded_run(out / "li_convs" / f"{ablation}-seed{seed}", ablation, seed, miou, [(1, miou / 2), (2, miou)],
+                      0.01 * (seed + 1) if ablation.startswith("li_") else None)
+    runs = driver.plan(out, protocol.select_arms(["li_convs"]), [0, 1, 2])
+    settings = driver.Settings(dataset="synthetic", steps=2, crop=(32, 32), eval_every_steps=1)
+    arms = page.collect(runs, settings)
+    target, figures = tmp_path / "results.md", tmp_path / "results"
+    page.write_page(target, figures, runs, settings, arms, [f"c{k}" for k in range(7)], "python -m page")
+    text = target.read_text()
+    differences = [3.0, 5.0]  # paired by seed, in points
+    half = stats.t.ppf(0.975, 1) * np.std(differences, ddof=1) / np.sqrt(2)
+    baseline = "| li_convs | mnv2_aspp (baseline) | 2 | 42.00 +- 2.83 | 40.00, 44.00 | - | 80.00 | 2.56 | 10.0 |"
+    interval = f"[{4 - half:+.2f}, {4 + half:+.2f}]"
+    method = f"| li_convs | li_mnv2_li_aspp | 2 | 46.00 +- 4.24 | 43.00, 49.00 | +4.00 {interval}"
+    assert baseline in text and method in text
+    assert "- li_convs/li_mnv2_li_aspp (mean over 2 seed(s)): li_intensity_mean: rb10 0.015" in text
+    assert "- li_convs/mnv2_aspp seed 2: not started" in text
+    assert "- li_convs/li_mnv2_li_aspp seed 2: not started" in text
+    assert "| c0 | 42.00 | 46.00 |" in text  # per-class IoU, mean over seeds
     for name in ("miou_differences.png", "validation_curves.png"):
         assert (figures / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
