@@ -94,7 +94,8 @@ class BackboneConfig:
     weights: path to pretrained weights: a file users of the papers have on disk (TF-slim / research/deeplab /
       Wang & Ji TF1 checkpoints, keras.applications .h5, torchvision / timm / PyTorch-Encoding / mmsegmentation
       .pth or .safetensors) or one of ours (.weights.h5, TF checkpoint prefix); `li_seg.weights`, README
-      "Pretrained weights". None = random initialisation. Nothing is ever downloaded.
+      "Pretrained weights"; or the name of published weights (`li_seg.weights.published`, fetched once into the
+      Keras cache and verified). None = random initialisation.
     weights_format: the format of `weights` (`li_seg.weights.FORMATS`); None = detected from the file.
     allow_non_finite_weights: load NaN / Inf values of `weights` and of train.init_checkpoint (refused by default,
       naming the tensors: `li_seg.weights.values`).

@@ -1,5 +1,5 @@
-"""Pretrained weights from the files the papers' users have on disk, into our backbones and DeepLab models. Nothing
-is ever downloaded.
+"""Pretrained weights from the files the papers' users have on disk, into our backbones and DeepLab models. A file is
+downloaded only when named (`li_seg.weights.published`: fetched once, verified, then read as any file).
 
 Formats (`FORMATS`; detected from the file by `detect_format`, or named):
 - "keras": a Keras 3 .weights.h5 of one of our backbones (saved with `backbone.save_weights`), matched by
@@ -61,9 +61,9 @@ __all__ = [
 ]
 
 _HOW_TO = (
-    "Nothing is downloaded: put the file on disk and pass its path as --backbone_weights (model.backbone.weights), "
-    "or a whole model's checkpoint as --init_checkpoint; README 'Pretrained weights' lists the files each paper "
-    "starts from."
+    "Put the file on disk and pass its path as --backbone_weights (model.backbone.weights), or a published name "
+    "(--backbone_weights=paper for what the paper started from), or a whole model's checkpoint as "
+    "--init_checkpoint; README 'Pretrained weights' lists the files each paper starts from."
 )
 
 
