@@ -201,7 +201,7 @@ def test_keras_weights_file_and_checkpoint_round_trip(tmp_path):
 @pytest.mark.parametrize("name", ["missing.h5", "missing.weights.h5", "missing_ckpt/model"])
 def test_missing_weights_name_the_path(tmp_path, name):
     path = str(tmp_path / name)
-    with pytest.raises(WeightsNotFoundError, match="Nothing is downloaded") as info:
+    with pytest.raises(WeightsNotFoundError, match="pass its path as --backbone_weights .*or a published name") as info:
         build_pretrained_backbone(BackboneConfig(output_stride=32, weights=path), BN)
     assert path in str(info.value)
 

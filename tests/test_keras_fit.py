@@ -44,10 +44,10 @@ def _fits(paper: str, ablation: str):
 
 
 def test_plain_logits_fit_also_from_the_input_pipeline():
-    """LI-Convs' LI-MobileNetV2 + LI-ASPP (one output); then from li_seg.data's training pipeline (the embedded
-    dataset: 7 classes) through fit_dataset."""
+    """PAN's ResNet baseline on ResNet-18 (one output); then from li_seg.data's training pipeline (the embedded
+    dataset: 7 classes) through fit_dataset. LI-Convs' model is one of the slow test's."""
     assert get_dataset_info(DataConfig()).num_classes == CLASSES
-    model = _fits("li_convs", "li_mnv2_li_aspp")
+    model = _fits("pan", "resnet101")
     data = fit_dataset(build_dataset(DataConfig(crop_size=(33, 33)), "train", training=True, batch_size=2), model)
     history = model.fit(data, steps_per_epoch=2, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
@@ -60,7 +60,7 @@ def test_logits_and_auxiliary_heads_fit_through_dict_losses():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("paper", [p for p in PAPERS if p != "li_convs"])
+@pytest.mark.parametrize("paper", PAPERS)
 def test_every_papers_main_model_fits(paper):
     from experiments import papers
 

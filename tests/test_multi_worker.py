@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import tensorflow as tf
 
 from experiments import papers, runner
@@ -64,6 +65,7 @@ def _finish(workers, timeout=240) -> list[tuple[int, str]]:
     return results
 
 
+@pytest.mark.slow  # 70-80 s: the suite's budget (BUILD_NOTES 21.8); the save-kill test below stays in it
 def test_a_killed_worker_ends_its_peer_and_both_resume_with_the_chief_writing(tmp_path):
     """Two workers train; worker 1 is killed after the first checkpoint: worker 0 (the chief) ends with a message
     (exit 2), nothing partial left. Both restarted resume from the chief's checkpoint and finish with an

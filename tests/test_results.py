@@ -156,6 +156,17 @@ def test_the_driver_skips_finished_runs_resumes_the_rest_and_goes_on_after_a_fai
     assert not (out / "driver.lock").exists()
     status = driver.status(runs, settings)
     assert "finished  mIoU 50.00" in status[0] and "started, no checkpoint yet" in status[1]
+    # Records: the finished runs copied (the ones finished before records were kept too); a campaign on another
+    # machine (a new, empty --out) starts only what is not recorded.
+    records = tmp_path / "records"
+    (out / "li_convs" / "fail").unlink()
+    assert driver.run_all(out, runs, settings, records) == 0 and started[6:] == ["li_mnv2_li_aspp-seed0"]
+    assert sorted(p.parent.parent.name for p in records.glob("li_convs/*/eval/metrics-7.json")) == [
+        "li_mnv2_li_aspp-seed0", "li_mnv2_li_aspp-seed1", "mnv2_aspp-seed0", "mnv2_aspp-seed1"]
+    (records / "li_convs" / "mnv2_aspp-seed1" / "eval" / "metrics-7.json").unlink()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere_runs = driver.plan(elsewhere, protocol.select_arms(["li_convs"]), [0, 1])
+    assert driver.run_all(elsewhere, elsewhere_runs, settings, records) == 0 and started[7:] == ["mnv2_aspp-seed1"]
 
 
 def _recorded_run(directory, ablation, seed, miou, curve, intensity=None):
@@ -167,9 +178,10 @@ def _recorded_run(directory, ablation, seed, miou, curve, intensity=None):
     (directory / "eval").mkdir(parents=True)
     config_lib.save(papers.get_experiment("li_convs", ablation), directory / "config.json")
     per_class = [miou] * 6 + [None]
-    (directory / "eval" / "metrics-2.json").write_text(json.dumps(
-        {"miou": miou, "pixel_accuracy": 0.8, "per_class_iou": per_class}))
-    for name, scalars in (("eval", {"miou": curve}), ("train", {"images_per_second": [(1, 9.0), (2, 11.0)]})):
+    for step, value in curve:  # each evaluation's metrics file: the validation curve
+        (directory / "eval" / f"metrics-{step}.json").write_text(json.dumps(
+            {"miou": value, "pixel_accuracy": 0.8, "per_class_iou": per_class}))
+    for name, scalars in (("train", {"images_per_second": [(1, 9.0), (2, 11.0)]}),):
         writer = tf.summary.create_file_writer(str(directory / name))
         with writer.as_default():
             for tag, values in scalars.items():
@@ -207,5 +219,6 @@ def test_the_page_from_recorded_runs(tmp_path):
     assert "- li_convs/mnv2_aspp seed 2: not started" in text
     assert "- li_convs/li_mnv2_li_aspp seed 2: not started" in text
     assert "| c0 | 42.00 | 46.00 |" in text  # per-class IoU, mean over seeds
+    assert [run.curve for run in arms[0].runs.values()] == [[(1, 20.0), (2, 40.0)], [(1, 22.0), (2, 44.0)]]
     for name in ("miou_differences.png", "validation_curves.png"):
         assert (figures / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

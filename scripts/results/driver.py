@@ -14,6 +14,11 @@ a second driver is refused while either lives.
   status  each run's state: finished (mIoU), at step N, failed (last lines of its log), not started
   pause   stop the running trainer (SIGSTOP) so that a benchmark has the cores; `resume` continues it (SIGCONT)
 
+Records (--records=DIR, e.g. docs/results/runs, committed): each finished run's config.json, eval/metrics-*.json
+and train/ TensorBoard scalars (kilobytes; no checkpoints, no image summaries) are copied there, and a run whose
+record exists counts as finished: a campaign spread over machines and sessions goes on from what is committed,
+and `scripts.results.page --out=DIR` rebuilds the page from the records alone.
+
 --dataset / --data_dir / --steps / --crop / --eval_every_steps replace the protocol's (the tests' tiny runs).
 """
 
@@ -23,6 +28,7 @@ import dataclasses
 import json
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -67,6 +73,21 @@ def finished(run: Run, steps: int) -> bool:
     return (run.model_dir / "eval" / f"metrics-{steps}.json").exists()
 
 
+def record_of(run: Run, out: pathlib.Path, records: pathlib.Path) -> Run:
+    """The run as its record in `records` (same relative place as in `out`)."""
+    return dataclasses.replace(run, model_dir=records / run.model_dir.relative_to(out))
+
+
+def archive(run: Run, out: pathlib.Path, records: pathlib.Path) -> None:
+    """Copies a finished run's record (config.json, eval/metrics-*.json, train/ event files) into `records`."""
+    target = record_of(run, out, records).model_dir
+    for pattern in ("config.json", "eval/metrics-*.json", "train/events.out.tfevents.*"):
+        for path in run.model_dir.glob(pattern):
+            destination = target / path.relative_to(run.model_dir)
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, destination)
+
+
 def latest_step(run: Run) -> Optional[int]:
     """The newest periodic checkpoint's step, or None."""
     steps = [int(path.name.split("-")[1].split(".")[0]) for path in run.model_dir.glob("checkpoints/ckpt-*.index")]
@@ -97,6 +118,8 @@ def define_flags() -> None:
     flags.DEFINE_integer("steps", protocol.PROTOCOL_STEPS, "Training steps of every run.")
     flags.DEFINE_list("crop", [str(side) for side in protocol.CROP], "Training crop height,width.")
     flags.DEFINE_integer("eval_every_steps", protocol.EVAL_EVERY_STEPS, "Validation (and checkpoint) cadence.")
+    flags.DEFINE_string("records", None, "Directory of finished runs' records (docs/results/runs): copied there, "
+                        "and a run recorded there is not run again.")
 
 
 def settings_from_flags() -> tuple[pathlib.Path, list[Run], Settings]:
@@ -167,8 +190,10 @@ def _log(out: pathlib.Path, message: str) -> None:
         log.write(line + "\n")
 
 
-def run_all(out: pathlib.Path, runs: list[Run], settings: Settings) -> int:
-    """Trains every unfinished run in order; returns the number that failed (each is logged)."""
+def run_all(out: pathlib.Path, runs: list[Run], settings: Settings,
+            records: Optional[pathlib.Path] = None) -> int:
+    """Trains every unfinished run in order (finished: in `out`, or recorded in `records`, where each run that
+    finishes is copied); returns the number that failed (each is logged)."""
     lock = Lock(out)
     lock.acquire()
     failed = 0
@@ -186,7 +211,10 @@ def run_all(out: pathlib.Path, runs: list[Run], settings: Settings) -> int:
     signal.signal(signal.SIGINT, stop)
     try:
         for run in runs:
-            if finished(run, settings.steps):
+            if records is not None and finished(run, settings.steps) and not finished(
+                    record_of(run, out, records), settings.steps):
+                archive(run, out, records)  # finished before records were kept
+            if finished(run, settings.steps) or (records and finished(record_of(run, out, records), settings.steps)):
                 continue
             run.model_dir.mkdir(parents=True, exist_ok=True)
             command = train_command(run, settings)
@@ -203,6 +231,8 @@ def run_all(out: pathlib.Path, runs: list[Run], settings: Settings) -> int:
             minutes = (time.monotonic() - start) / 60
             if code == 0 and finished(run, settings.steps):
                 _log(out, f"done  {run.model_dir} in {minutes:.1f} min")
+                if records is not None:
+                    archive(run, out, records)
             else:
                 failed += 1
                 _log(out, f"FAILED {run.model_dir} (exit {code}) after {minutes:.1f} min: see its driver.log")
@@ -257,7 +287,7 @@ def main(argv: list[str]) -> int:
         print("\n".join(status(runs, settings)))
         return 0
     try:
-        failed = run_all(out, runs, settings)
+        failed = run_all(out, runs, settings, pathlib.Path(FLAGS.records).resolve() if FLAGS.records else None)
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

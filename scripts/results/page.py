@@ -9,9 +9,10 @@ training images/s (the median of the run's "images_per_second" scalars: robust t
 Then per-class IoU of each method against its baseline, each paper's learned quantities at the end of training
 (the scalars the paper layers publish: LI intensities W_L, aggregated smoothing coefficients, ADC offsets and
 masks, DifNet's mu_t / beta_t), the runs not finished (named, not estimated), and two figures written by
-matplotlib from the TensorBoard files: the paired mIoU differences (FIGURES/miou_differences.png) and the
-validation mIoU curves (FIGURES/validation_curves.png). The hand-written reading (FIGURES/reading.md), when
-present, is included as it is.
+matplotlib: the paired mIoU differences (FIGURES/miou_differences.png) and the validation mIoU curves
+(FIGURES/validation_curves.png, from each evaluation's metrics file). --out may be the records directory
+(`scripts.results.driver --records`): config.json, metrics files and train/ scalars are all the page reads. The
+hand-written reading (FIGURES/reading.md), when present, is included as it is.
 """
 
 from __future__ import annotations
@@ -72,7 +73,10 @@ class ArmResult:
 
 def read_run(run: driver.Run, steps: int) -> RunResult:
     metrics = json.loads((run.model_dir / "eval" / f"metrics-{steps}.json").read_text())
-    curve = read_scalars(run.model_dir / "eval", ("miou",)).get("miou", [])
+    # the validation curve from the metrics file each evaluation writes (TensorBoard's "miou" scalar, the same
+    # values, sits in event files that also hold image summaries: megabytes a run, not kept in the records)
+    curve = sorted((int(path.stem.split("-")[1]), json.loads(path.read_text())["miou"])
+                   for path in (run.model_dir / "eval").glob("metrics-*.json"))
     speed = [value for _, value in read_scalars(run.model_dir / "train", ("images_per_second",)).get(
         "images_per_second", [])]
     learned = {tag: values[-1][1] for tag, values in read_scalars(run.model_dir / "train", LEARNED_PREFIXES).items()}
@@ -263,8 +267,8 @@ def write_page(page: pathlib.Path, figures: pathlib.Path, runs: list[driver.Run]
     protocol_text = protocol.__doc__.strip()
     lines = [
         "# Results: each method against its paper's baseline, one protocol, three seeds", "",
-        f"Made by `{command}` from the runs of `python -m scripts.results.driver run --out=RUNS` (this page is "
-        "generated: edit the scripts or the reading, not the page).", "",
+        f"Made by `{command}` from the records of `python -m scripts.results.driver run --out=RUNS "
+        "--records=docs/results/runs` (this page is generated: edit the scripts or the reading, not the page).", "",
         "## Protocol", "", protocol_text, "",
         f"Dataset `{settings.dataset}`, {settings.steps} steps, crop {settings.crop[0]} x {settings.crop[1]}, "
         f"evaluation every {settings.eval_every_steps} steps.", "",
