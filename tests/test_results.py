@@ -222,3 +222,30 @@ def test_the_page_from_recorded_runs(tmp_path):
     assert [run.curve for run in arms[0].runs.values()] == [[(1, 20.0), (2, 40.0)], [(1, 22.0), (2, 44.0)]]
     for name in ("miou_differences.png", "validation_curves.png"):
         assert (figures / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_killed_driver_takes_its_trainer_along_and_releases_the_lock(tmp_path):
+    """SIGTERM while a run trains (a stand-in trainer that sleeps, paused first as `pause` leaves it): the driver
+    ends within seconds, its trainer too, the lock is gone, and the log says how to resume."""
+    import signal
+    import time
+
+    out = tmp_path / "runs"
+    script = ("import sys, time; sys.path.insert(0, %r); from scripts.results import driver; "
+              "driver.train_command = lambda run, settings: [sys.executable, '-c', 'import time; time.sleep(600)']; "
+              "sys.exit(driver.run_all(__import__('pathlib').Path(%r), driver.plan(__import__('pathlib').Path(%r), "
+              "driver.protocol.select_arms(['li_convs']), [0]), driver.Settings()))") % (str(ROOT), str(out), str(out))
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
+    lock = driver.Lock(out)
+    deadline = time.monotonic() + 60
+    while not lock.read().get("trainer") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    trainer = lock.read()["trainer"]
+    os.kill(trainer, signal.SIGSTOP)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 128 + signal.SIGTERM
+    time.sleep(0.5)
+    with pytest.raises(ProcessLookupError):
+        os.kill(trainer, 0)
+    assert not lock.path.exists()
+    assert "stopped (signal 15) during" in (out / "driver.log").read_text()

@@ -198,14 +198,19 @@ def run_all(out: pathlib.Path, runs: list[Run], settings: Settings,
     lock.acquire()
     failed = 0
     trainer: Optional[subprocess.Popen] = None
+    stopping: list[int] = []
 
-    def stop(signum, frame):  # the trainer goes with the driver: no orphan keeps writing a run's directory
-        if trainer is not None and trainer.poll() is None:
-            trainer.send_signal(signal.SIGCONT)
-            trainer.terminate()
-            trainer.wait()
-        lock.release()
-        sys.exit(128 + signum)
+    def stop(signum, frame):
+        """The trainer goes with the driver (no orphan keeps writing a run's directory): it is signalled here and
+        reaped by the wait below (a Popen.wait inside the handler would deadlock on the one in progress)."""
+        stopping.append(signum)
+        if trainer is None:
+            raise SystemExit(128 + signum)
+        for signal_number in (signal.SIGCONT, signal.SIGTERM):  # a paused trainer must run to die
+            try:
+                os.kill(trainer.pid, signal_number)
+            except ProcessLookupError:
+                pass
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -227,6 +232,9 @@ def run_all(out: pathlib.Path, runs: list[Run], settings: Settings,
                 lock.write(trainer.pid)
                 code = trainer.wait()
             trainer = None
+            if stopping:
+                _log(out, f"stopped (signal {stopping[0]}) during {run.model_dir}: run again to resume it")
+                raise SystemExit(128 + stopping[0])
             lock.write(None)
             minutes = (time.monotonic() - start) / 60
             if code == 0 and finished(run, settings.steps):
