@@ -28,6 +28,11 @@ def test_reported_numbers_are_the_papers():
     assert smoothing.reported["gaussian"].miou == {"VOC val": 72.9, "Cityscapes val": 68.12}
     costs = {(c.ablation, c.baseline): c for c in smoothing.costs}
     assert costs[("average", "deeplabv2")].paper_train_ratio == 1.043
+    # the evaluation servers' scores (issue 26 item 5), beside DifNet's VOC test numbers
+    assert papers.record("pan").reported["pan_ms_flip"].miou == {"VOC val": 81.19, "VOC test": 84.0,
+                                                                 "Cityscapes test": 78.6}
+    assert papers.record("cyclenet").reported["cyclenet"].miou == {"Cityscapes val": 80.55, "Cityscapes test": 82.0}
+    assert papers.record("difnet").reported["difnet_101"].miou["VOC test"] == 73.21
     assert costs[("average", "deeplabv2")].target_train_ratio == 1.05
 
 
