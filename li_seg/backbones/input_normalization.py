@@ -22,6 +22,7 @@ from __future__ import annotations
 import keras
 
 from li_seg.analysis.flops import register_flop_rule, zero_flops
+from li_seg.backbones import resnet_plan
 
 NORMALIZATIONS = ("unit_range", "mean_rgb", "imagenet", "caffe_bgr", "caffe_bgr_keras")
 MEAN_RGB = (123.15, 115.90, 103.06)  # research/deeplab feature_extractor._MEAN_RGB
@@ -43,6 +44,12 @@ class ReverseChannels(keras.layers.Layer):
 
 
 register_flop_rule(ReverseChannels)(zero_flops)
+
+
+def default_normalization(name: str, layout: str) -> str:
+    """A backbone's own convention when neither the config nor its weights say otherwise: MobileNetV2 [-1, 1],
+    ResNets by layout (`resnet_plan.DEFAULT_NORMALIZATION`)."""
+    return "unit_range" if name == "mobilenet_v2" else resnet_plan.DEFAULT_NORMALIZATION[layout]
 
 
 def normalize_input(images, normalization: str, name: str = "preprocess"):

@@ -32,7 +32,7 @@ from typing import Sequence
 
 import keras
 
-from li_seg.backbones.input_normalization import normalize_input
+from li_seg.backbones.input_normalization import default_normalization, normalize_input
 from li_seg.backbones.output_stride import atrous_schedule
 from li_seg.config import BackboneConfig
 from li_seg.layers.normalization import BatchNormSettings, batch_norm
@@ -104,7 +104,7 @@ def build_mobilenet_v2(
     in [0, 255] to its endpoints. `config` must be valid (`li_seg.backbones.backbone_errors`)."""
     schedule = _schedule(config.output_stride)
     images = keras.Input((None, None, 3), name="images")
-    x = normalize_input(images, config.normalization or "unit_range")
+    x = normalize_input(images, config.normalization or default_normalization(config.name, config.layout))
     endpoints = {"input": x}
     stem_stride, _ = schedule[0]
     x = keras.layers.Conv2D(32, 3, strides=stem_stride, padding="same", use_bias=False, name="Conv1")(x)

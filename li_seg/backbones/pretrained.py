@@ -19,18 +19,12 @@ from typing import Optional
 
 import keras
 
-from li_seg.backbones import NEW_LAYERS, build_backbone, family, resnet_plan
+from li_seg.backbones import NEW_LAYERS, build_backbone, family
+from li_seg.backbones.input_normalization import default_normalization
 from li_seg.config import BackboneConfig
 from li_seg.layers.diagnostics import model_layers
 from li_seg.layers.normalization import BatchNormSettings
 from li_seg.weights import PretrainedFile, WeightsError, load_backbone_weights, open_backbone_weights, published
-
-
-def default_normalization(config: BackboneConfig) -> str:
-    """The backbone's own convention when no weights say otherwise: MobileNetV2 [-1, 1], ResNets by layout."""
-    if config.name == "mobilenet_v2":
-        return "unit_range"
-    return resnet_plan.DEFAULT_NORMALIZATION[config.layout]
 
 
 def weights_path(config: BackboneConfig) -> str:
@@ -57,7 +51,7 @@ def resolve_pretrained(config: BackboneConfig, opened: Optional[PretrainedFile] 
     opened = opened or open_pretrained(config)
     normalization = config.normalization
     if normalization is None:
-        normalization = opened.normalization or default_normalization(config)
+        normalization = opened.normalization or default_normalization(config.name, config.layout)
     elif opened.normalization not in (None, normalization) and not config.allow_normalization_mismatch:
         raise WeightsError(
             f"{opened.path} holds weights trained on inputs normalised as {opened.normalization!r} "

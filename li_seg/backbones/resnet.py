@@ -33,7 +33,7 @@ from typing import Sequence
 import keras
 
 from li_seg.backbones import resnet_plan
-from li_seg.backbones.input_normalization import normalize_input
+from li_seg.backbones.input_normalization import default_normalization, normalize_input
 from li_seg.config import BackboneConfig
 from li_seg.layers.normalization import BatchNormSettings, batch_norm
 from li_seg.layers.unit_hook import Unit, UnitHook
@@ -122,7 +122,7 @@ def build_resnet(
     `config`), `hooks` around every unit's conv2: a model mapping RGB images in [0, 255] to its endpoints.
     `config` must be valid (`li_seg.backbones.backbone_errors`)."""
     unit_type, layout = resnet_plan.unit_type(config.name), config.layout
-    normalization = config.normalization or resnet_plan.DEFAULT_NORMALIZATION[layout]
+    normalization = config.normalization or default_normalization(config.name, layout)
     images = keras.Input((None, None, 3), name="images")
     x = normalize_input(images, normalization)
     endpoints = {"input": x}
