@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from experiments import config as config_lib
 from experiments import papers
-from li_seg.backbones import resnet_plan
+from li_seg.backbones import build_backbone, resnet_plan
 from li_seg.config import BackboneConfig, ModelConfig
 from li_seg.export.saved_model import export_saved_model
 from li_seg.layers import BatchNormSettings, CycleASPP, DeformableAlignment, collect_diagnostics
@@ -21,7 +21,7 @@ from li_seg.layers.cycle_aspp import FEEDBACK, part_one_sources, part_two_source
 from li_seg.models import build_model, inference_model
 from li_seg.models.cyclenet import ADCConfig, CycleASPPConfig, CycleNetConfig
 from li_seg.training.losses import segmentation_loss, weight_decay_variables
-from li_seg.training.optimizers import build_optimizer
+from li_seg.training.optimizers import build_optimizer, resolve_lr_multipliers
 from li_seg.training.schedules import build_schedule
 
 from tests import cycleaspp_reference as ref
@@ -274,6 +274,7 @@ STRUCTURE = {  # ablation -> (context sub-model or layer, layers in the chain (0
     "cycleaspp_3_30_literal": ("cycle_aspp", 6, True, False),
     "resnet101": ("fcn", 0, False, False),
     "cyclenet": ("cycle_aspp", 6, True, True),
+    "cyclenet_spnet_dilation": ("cycle_aspp", 6, True, True),
     "cyclenet_ms": ("cycle_aspp", 6, True, True),
     "cyclenet_ade20k": ("cycle_aspp", 5, True, True),
 }
@@ -317,15 +318,24 @@ def test_every_ablation_builds_its_head_and_trains_a_step(ablation):
     assert all(gradient is not None for gradient in gradients)
 
 
+def _block_rates(backbone: BackboneConfig) -> list[list[int]]:
+    """The rate of every unit of block3 and block4 under `backbone`'s options."""
+    schedule = resnet_plan.unit_schedule(backbone.name, backbone.layout, backbone.output_stride,
+                                         multi_grid=backbone.multi_grid,
+                                         first_unit_dilated=backbone.first_unit_dilated)
+    return [[rate for _, rate in block] for block in schedule[2:]]
+
+
 def test_cyclenet_backbone_recipes_and_evaluation_variants():
-    """ResNet-101 deep stem at OS 8 with block3 at rate 2 and block4 at rate 4 (first units at the previous rate,
-    PyTorch-Encoding's dilated ResNet), the aux head, the Cityscapes / ADE20K recipes, +MS."""
+    """ResNet-101 deep stem at OS 8, every unit of block3 at rate 2 and of block4 at rate 4 (Sec. 3's sentence), the
+    aux head, the Cityscapes / ADE20K recipes, +MS."""
     cfg = papers.get_experiment("cyclenet")
     backbone = cfg.model.backbone
     assert (backbone.name, backbone.stem, backbone.stem_widths, backbone.output_stride, backbone.layout) == (
         "resnet101", "beta", (64, 64, 128), 8, "torchvision")
-    schedule = resnet_plan.unit_schedule("resnet101", "torchvision", 8, backbone.first_unit_dilated)
-    assert [rate for _, rate in schedule[2]] == [1] + [2] * 22 and [rate for _, rate in schedule[3]] == [2, 4, 4]
+    assert _block_rates(backbone) == [[2] * 23, [4, 4, 4]]
+    assert all(_block_rates(papers.get_experiment("cyclenet", name).model.backbone) == [[2] * 23, [4, 4, 4]]
+               for name in papers.list_ablations("cyclenet") if name != "cyclenet_spnet_dilation")
     (aux,) = cfg.model.aux_heads
     assert (aux.feature, aux.channels, aux.dropout_rate, aux.loss_weight) == ("block3", 256, 0.1, 0.4)
     train = cfg.train
@@ -353,3 +363,36 @@ def test_invalid_cyclenet_heads_say_what_is_wrong():
     assert any("offset_convs and .fusion_convs count convs" in error for error in errors)
     with pytest.raises(config_lib.ConfigError, match="model.head.decoder='fpn' is not one of 'adc', 'none'"):
         config_lib.validate(config_lib.override(papers.get_experiment("cyclenet"), {"model.head.decoder": "fpn"}))
+
+
+def test_spnet_dilation_ablation_is_spnets_make_layer():
+    """`cyclenet_spnet_dilation` runs SPNet's dilated ResNet (houqb/SPNet models/resnet.py, `_make_layer` with
+    base.py's multi_grid=True): layer3's first unit at 1, the other 22 at 2; layer4 at multi_dilations (4, 8, 16).
+    The rates reach the built convolutions (a ResNet-50 with the ablation's options: the same layer3 rule and
+    layer4)."""
+    backbone = papers.get_experiment("cyclenet", "cyclenet_spnet_dilation").model.backbone
+    assert _block_rates(backbone) == [[1] + [2] * 22, [4, 8, 16]]
+    built = build_backbone(dataclasses.replace(backbone, name="resnet50"), BatchNormSettings())
+    rates = [[built.get_layer(f"block{block}_unit{unit}_conv2").dilation_rate[0] for unit in range(1, count + 1)]
+             for block, count in ((3, 6), (4, 3))]
+    assert rates == [[1] + [2] * 5, [4, 8, 16]]
+
+
+def test_spnet_recipes_train_new_modules_at_ten_times():
+    """SPNet's tool/train.py: the backbone at base_lr, the head and the auxiliary head at 10x. The variables at 1x are
+    exactly those of the backbone built alone; every other variable of the model (context, ADC, classifiers, aux
+    head) is at 10x; the paper's own recipes keep one rate."""
+    cfg = papers.get_experiment("cyclenet")
+    model = build_model(dataclasses.replace(cfg.model, backbone=SMALL_BACKBONE, sync_bn=False), num_classes=5)
+    backbone_paths = {v.path for v in build_backbone(SMALL_BACKBONE, BatchNormSettings()).trainable_variables}
+    for recipe, lr in (("cityscapes_spnet_10x", 1e-2), ("ade20k_spnet_10x", 2e-2)):
+        train = papers.apply_recipe("cyclenet", recipe, cfg).train
+        multipliers = dict(zip((v.path for v in model.trainable_variables),
+                               resolve_lr_multipliers(model.trainable_variables, train.lr_multipliers)))
+        assert train.learning_rate == lr
+        assert {path for path, m in multipliers.items() if m == 1.0} == backbone_paths
+        new = {path for path, m in multipliers.items() if m == 10.0}
+        assert new == set(multipliers) - backbone_paths
+        assert any(p.startswith("aux_logits") for p in new) and any(p.startswith("adc_") for p in new)
+    for recipe in ("cityscapes", "cityscapes_769", "ade20k"):
+        assert papers.apply_recipe("cyclenet", recipe, cfg).train.lr_multipliers == ()

@@ -1,16 +1,20 @@
 """CycleNet: "Learning More Accurate Features for Semantic Segmentation in CycleNet" (Qu et al.).
 
 docs/cyclenet.md. ResNet-101 with a deep stem (three 3x3 convs, 64-64-128; the stride on the 3x3 conv, SPNet /
-PyTorch-Encoding) at output stride 8, block3 at rate 2 and block4 at rate 4 (the first unit of each keeps the
-previous rate, as PyTorch-Encoding's dilated ResNet); the "cyclenet" head (`li_seg.models.cyclenet`): CycleASPP on
-block4, ADC with block1, a 1x1 classifier; the auxiliary FCN head on block3 with weight 0.4 (training only). Every
-row of Tables 1 and 2 is one ablation below; the main model is `cyclenet` (Table 2, "+ADC").
+PyTorch-Encoding) at output stride 8, every unit of block3 at rate 2 and of block4 at rate 4, as Sec. 3 prints it
+("the convolution layers in the last two blocks are replaced by atrous convolution layers with atrous rates of 2
+and 4"; SPNet's code schedule is the ablation `cyclenet_spnet_dilation`); the "cyclenet" head
+(`li_seg.models.cyclenet`): CycleASPP on block4, ADC with block1, a 1x1 classifier; the auxiliary FCN head on
+block3 with weight 0.4 (training only). Every row of Tables 1 and 2 is one ablation below; the main model is
+`cyclenet` (Table 2, "+ADC").
 
 Recipes (`--recipe`; "cityscapes" is the default of every ablation but `cyclenet_ade20k`, and is applied
 automatically on --dataset=cityscapes, "ade20k" on --dataset=ade20k): SGD momentum 0.9, weight decay 1e-4,
 poly(0.9), random scale 0.75-2.0 (continuous: the paper gives the range only), flipping, synchronized BN;
 Cityscapes fine: lr 1e-2, batch 8, 180 epochs, crop 796 as printed ("cityscapes_769": the usual 769, which Table
-1's FLOPs fit); ADE20K: lr 2e-2, batch 16, 120 epochs, crop 512. The paper starts from ImageNet ResNet-101
+1's FLOPs fit); ADE20K: lr 2e-2, batch 16, 120 epochs, crop 512. The paper gives one learning rate; SPNet's
+tool/train.py trains the head and the auxiliary head at 10x the backbone's: "cityscapes_spnet_10x" /
+"ade20k_spnet_10x" are the paper's recipes with those multipliers. The paper starts from ImageNet ResNet-101
 weights: pass them with `model.backbone.weights` (README "Pretrained weights"); random initialisation otherwise.
 """
 
@@ -23,14 +27,25 @@ from li_seg.models.cyclenet import ADE20K_RATES, CITYSCAPES_RATES, CycleASPPConf
 
 RESNET101_DEEP_STEM_OS8 = BackboneConfig(
     name="resnet101", output_stride=8, layout="torchvision", stem="beta", stem_widths=(64, 64, 128),
+    first_unit_dilated=True,
 )
+# SPNet's models/resnet.py (houqb/SPNet @5e97da3, `_make_layer`; base.py builds it with multi_grid=True): layer3's
+# first unit at rate 1, the others at 2 (`first_unit_dilated=False`); layer4 at (4, 8, 16), which is the
+# torchvision rule's (2, 4, 4) times the multi-grid (2, 2, 4).
+SPNET_DILATION = {"model.backbone.first_unit_dilated": False, "model.backbone.multi_grid": (2, 2, 4)}
 # SPNet's code (houqb/SPNet): PyTorch-Encoding's FCNHead on block3, loss weight 0.4 (PAPERS.md section 3).
 AUX_HEAD = AuxHeadConfig(name="aux_logits", feature="block3", channels=256, dropout_rate=0.1, loss_weight=0.4)
 MS_SCALES = (0.75, 1.0, 1.25, 1.5, 1.75)
+# SPNet's tool/train.py: `model.pretrained` (the backbone) at base_lr, `model.head` and `model.auxlayer` at 10x, kept
+# through the poly decay. The backbone's variables are the stem's conv1* and the units' block<b>_unit<u>_*; every
+# other variable (context module, ADC, classifiers, auxiliary head) is new.
+SPNET_NEW_MODULES_10X = ((r"^(conv1|block\d+_unit\d+)[_/]", 1.0), (r".", 10.0))
 
 
-def _recipe(cfg: ExperimentConfig, lr: float, batch: int, epochs: int, crop: int) -> ExperimentConfig:
+def _recipe(cfg: ExperimentConfig, lr: float, batch: int, epochs: int, crop: int,
+            lr_multipliers: tuple = ()) -> ExperimentConfig:
     return override(cfg, {
+        "train.lr_multipliers": lr_multipliers,
         "train.optimizer": "sgd", "train.momentum": 0.9, "train.weight_decay": 1e-4, "train.lr_schedule": "poly",
         "train.poly_power": 0.9, "train.learning_rate": lr, "train.batch_size": batch, "train.epochs": epochs,
         "train.train_steps": None, "data.crop_size": (crop, crop), "data.min_scale": 0.75, "data.max_scale": 2.0,
@@ -53,7 +68,18 @@ def ade20k(cfg: ExperimentConfig) -> ExperimentConfig:
     return _recipe(cfg, 2e-2, 16, 120, 512)
 
 
-RECIPES = {function.__name__: function for function in (cityscapes, cityscapes_769, ade20k)}
+def cityscapes_spnet_10x(cfg: ExperimentConfig) -> ExperimentConfig:
+    """The Cityscapes recipe with SPNet's multipliers: every layer outside the backbone at 10x lr (1e-1)."""
+    return _recipe(cfg, 1e-2, 8, 180, 796, SPNET_NEW_MODULES_10X)
+
+
+def ade20k_spnet_10x(cfg: ExperimentConfig) -> ExperimentConfig:
+    """The ADE20K recipe with SPNet's multipliers: every layer outside the backbone at 10x lr (2e-1)."""
+    return _recipe(cfg, 2e-2, 16, 120, 512, SPNET_NEW_MODULES_10X)
+
+
+RECIPES = {function.__name__: function
+           for function in (cityscapes, cityscapes_769, ade20k, cityscapes_spnet_10x, ade20k_spnet_10x)}
 
 
 def _experiment(head: CycleNetConfig, recipe=cityscapes) -> ExperimentConfig:
@@ -134,6 +160,12 @@ def cyclenet() -> ExperimentConfig:
     return _experiment(CycleNetConfig())
 
 
+def cyclenet_spnet_dilation() -> ExperimentConfig:
+    """CycleNet on SPNet's dilated ResNet-101 (`SPNET_DILATION`): block3 (1, 2, ..., 2), block4 (4, 8, 16), the
+    schedule of the code base the recipe follows, instead of the paper's sentence (every unit at 2, then 4)."""
+    return override(cyclenet(), SPNET_DILATION)
+
+
 def cyclenet_ms() -> ExperimentConfig:
     """Table 2 row 4, "+MS" (81.26): CycleNet evaluated at scales 0.75-1.75, the probabilities averaged (no
     flipping is mentioned)."""
@@ -154,7 +186,7 @@ ABLATIONS = {
     for function in (
         aspp_6_12_18, denseaspp_3_24, denseaspp_3_30, cycleaspp_6_24, cycleaspp_3_24, cycleaspp_3_30,
         cycleaspp_3_30_unshared, cycleaspp_3_30_without_input, cycleaspp_3_30_literal, resnet101, cyclenet,
-        cyclenet_ms, cyclenet_ade20k,
+        cyclenet_spnet_dilation, cyclenet_ms, cyclenet_ade20k,
     )
 }
 MAIN_ABLATION = "cyclenet"

@@ -106,7 +106,8 @@ def sim_deeplab_50() -> ExperimentConfig:
 
 def sim_deeplab_101() -> ExperimentConfig:
     """Table 1, Sim-DeepLab-101 (71.83; test 72.54, the one Sim-DeepLab test number, read as this row's; the
-    authors' repository: baseline-101, 71.00). Also Table 2's "DeepLab" row (depth not stated)."""
+    authors' repository: baseline-101, 71.00). Also Table 2's "DeepLab" row (43.6), which sits in the table's
+    ResNet-101 group."""
     return _experiment(101, DifNetConfig(diffusion=False))
 
 
@@ -137,8 +138,8 @@ def difnet_50_no_aspp() -> ExperimentConfig:
 
 
 def difnet_50_without_walks_2_4() -> ExperimentConfig:
-    """Sec. 4.2's "without 2-th and 4-th random walks" (about 1 point below DifNet; depth not stated, 50 here):
-    the walks on block1 and block3 left out (identities), with their Psis."""
+    """Sec. 5.3's DifNet-50 "without 2-th and 4-th random walks" (about 1 point below DifNet-50): the walks on
+    block1 and block3 left out (identities), with their Psis."""
     return _experiment(50, DifNetConfig(walks=("input", "block2", "block4")))
 
 
@@ -164,8 +165,8 @@ REPORTED = {
     "difnet_18": _voc("Table 1", 70.17, 70.46),
     "difnet_34": _voc("Table 1", 71.84, 71.62),
     "sim_deeplab_101": Reported(miou={"VOC val": 71.83, "VOC test": 72.54, "Pascal Context": 43.6},
-                                source="Table 1 (the one Sim-DeepLab test number), Table 2's DeepLab (depth not "
-                                       "stated)"),
+                                source="Table 1 (the one Sim-DeepLab test number), Table 2's DeepLab (in its "
+                                       "ResNet-101 group)"),
     "difnet_50": Reported(miou={"VOC val": 72.57, "VOC test": 72.55, "Pascal Context": 44.7,
                                 "Pascal Context (second number)": 45.1},
                           source="Table 1, Table 2's ResNet-50 DifNet (what its two numbers are is not said)"),

@@ -46,7 +46,7 @@ class DifNetConfig(HeadConfig):
       DeepLabv2's LargeFOV; the paper does not say what replaces ASPP).
     aspp_init: the ASPP-v2 kernels' initialisation: "code" (normal with std sqrt(2 / (9 K)), what the authors'
       ResNet init loop draws over its classifier) or "deeplab" (normal 0.01, DeepLabv2's).
-    walks: the levels whose random walks run, in cascade order (Table 1's "without the 2-th and 4-th random
+    walks: the levels whose random walks run, in cascade order (Sec. 5.3's "without 2-th and 4-th random
       walks": ("input", "block2", "block4")); a left-out walk is the identity y_{t+1} = y_t.
     embedding_channels: Psi's width (64).
     transition: how each walk's P_t is held: "whole" (materialised), "chunked" (`chunk_rows` rows at a time, never

@@ -13,7 +13,9 @@ Where this departs from a paper's recipe and why (BUILD_NOTES 20):
 - Adam at epsilon 1e-7 for every paper, the LI paper's included: its 0.01 (research/deeplab's) divides gradients of
   the inhibition intensities W_L near 2e-4 by 0.01, so W_L moves 50x slower than lr and stays at its 1e-4
   initialisation for a run this short (BUILD_NOTES 9.4); at 1e-7 it moves at about lr per step.
-- CycleNet's ResNet-18 keeps the torchvision layout's dilation (block3 at rates 1, 2; block4 at 2, 4), pinned.
+- CycleNet's ResNet-18 keeps the torchvision layout's dilation (block3 at rates 1, 2; block4 at 2, 4), pinned: the
+  campaign started before issue 26 made the paper's sentence the default (every unit at 2, then 4), and all three
+  arms share it.
 - CycleASPP at DenseASPP's DenseNet-121 widths 128 / 64 (ResNet-18's block4 has 512 channels, a quarter of
   ResNet-101's; at 512 / 128 CycleNet runs at 0.8 images/s here, BUILD_NOTES 15.6).
 """
@@ -43,8 +45,8 @@ COMMON_OVERRIDES = {
     "train.image_summary_every_steps": 100000,
 }
 RESNET18 = {"model.backbone.name": "resnet18"}
-# CycleNet's arms keep the dilation they started with (the torchvision layout's rule: block3 (1, 2, 2), block4
-# (2, 4)), whatever default issue 26's reading of the paper gives, so that every seed runs the same network.
+# CycleNet's arms keep the dilation they started with (the torchvision layout's rule: block3 (1, 2), block4 (2, 4)),
+# not the paper's (2, 2) / (4, 4) that issue 26 made the default, so that every seed runs the same network.
 CYCLENET_RESNET18 = {**RESNET18, "model.backbone.first_unit_dilated": None, "model.backbone.multi_grid": None}
 CYCLE_ASPP_WIDTHS = {**CYCLENET_RESNET18, "model.head.cycle_aspp.bottleneck_channels": 128,
                      "model.head.cycle_aspp.growth_channels": 64}
