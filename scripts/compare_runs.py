@@ -43,11 +43,16 @@ def group_name(model_dir: pathlib.Path) -> str:
     return re.sub(r"-seed\d+$", "", model_dir.name)
 
 
-def _spread(values: list[float]) -> str:
-    mean = statistics.mean(values)
+def spread(values: list[float], width: int = 6, detail: bool = True) -> str:
+    """mean +- sample standard deviation of `values` ("-" for none, the mean alone for one), the mean `width`
+    characters wide; with `detail`, also how many and their range."""
+    if not values:
+        return "-"
+    mean = f"{statistics.mean(values):{width}.2f}"
     if len(values) < 2:
-        return f"{mean:6.2f}"
-    return f"{mean:6.2f} +- {statistics.stdev(values):4.2f} (n={len(values)}, {min(values):.2f}-{max(values):.2f})"
+        return mean
+    text = f"{mean} +- {statistics.stdev(values):.2f}"
+    return f"{text} (n={len(values)}, {min(values):.2f}-{max(values):.2f})" if detail else text
 
 
 def main(argv: list[str]) -> int:
@@ -75,11 +80,11 @@ def main(argv: list[str]) -> int:
     for run in runs:
         groups.setdefault(group_name(run[0]), []).append(run)
     for name, members in groups.items():
-        print(f"  {name:<38} mIoU {_spread([100 * m[2]['miou'] for m in members])}")
+        print(f"  {name:<38} mIoU {spread([100 * m[2]['miou'] for m in members])}")
         for index, class_name in enumerate(class_names):
             values = [100 * m[2]["per_class_iou"][index] for m in members if m[2]["per_class_iou"][index] is not None]
             if values:
-                print(f"      {class_name:<16} {_spread(values)}")
+                print(f"      {class_name:<16} {spread(values)}")
         for key in sorted({key for m in members for key in m[3]}, key=lambda k: k.split()[::-1]):
             values = [m[3][key] for m in members if key in m[3]]
             print(f"      W_L {key:<37} " + " ".join(f"{v:.4f}" for v in values))

@@ -11,6 +11,7 @@ import re
 import tarfile
 import zipfile
 
+import keras
 import numpy as np
 import pytest
 from safetensors.numpy import save_file
@@ -18,7 +19,10 @@ from safetensors.numpy import save_file
 from experiments import flags as cli
 from experiments import papers
 from experiments.config import ConfigError
-from li_seg.backbones.pretrained import build_pretrained_backbone
+import li_seg.backbones.pretrained
+import li_seg.weights
+from li_seg.backbones import build_backbone
+from li_seg.backbones.pretrained import build_pretrained_backbone, load_pretrained, resolve_pretrained
 from li_seg.config import BackboneConfig
 from li_seg.layers.normalization import BatchNormSettings
 from li_seg.weights import WeightsError, published, read_tensors
@@ -96,6 +100,30 @@ def test_a_published_name_fetches_verifies_and_loads_once(tmp_path, cache, monke
     assert (cache / path.name).exists()
     path.unlink()  # fetched once: the cache serves the next run
     assert published.fetch("test_resnet18") == str(cache / path.name)
+
+
+def test_a_name_is_fetched_and_hashed_once_for_every_backbone_of_a_model(tmp_path, cache, monkeypatch):
+    """Two backbones naming the same published file (DifNet's seed and similarity branches): one fetch, one hash
+    check, one read, whether the opened file is handed in (build_pretrained_backbone) or not (load_pretrained)."""
+    path, _, _ = _resnet18_file(tmp_path)
+    sha256 = hashlib.sha256(path.read_bytes()).hexdigest()
+    _publish(monkeypatch, _entry("test_twice", path, "sha256_prefix", sha256[:8]))
+    fetches, reads = [], []
+    real_fetch, real_read = published.fetch, li_seg.weights.read_tensors
+    monkeypatch.setattr(published, "fetch", lambda *a, **k: fetches.append(a) or real_fetch(*a, **k))
+    monkeypatch.setattr(li_seg.weights, "read_tensors", lambda *a, **k: reads.append(a) or real_read(*a, **k))
+    config = BackboneConfig(name="resnet18", layout="torchvision", stem="plain", weights="test_twice")
+    build_pretrained_backbone(config, BatchNormSettings())
+    assert (len(fetches), len(reads)) == (1, 1)
+    resolved = resolve_pretrained(config, li_seg.backbones.pretrained.open_pretrained(config))
+    fetches.clear(), reads.clear()
+    inputs = keras.Input((32, 32, 3))
+    branches = [build_backbone(resolved, BatchNormSettings(), name=name) for name in ("seed", "similarity")]
+    model = keras.Model(inputs, [branch(inputs)["block4"] for branch in branches])
+    assert load_pretrained(model) == 2
+    assert (len(fetches), len(reads)) == (1, 1)
+    np.testing.assert_array_equal(branches[0].get_layer("conv1").kernel.numpy(),
+                                  branches[1].get_layer("conv1").kernel.numpy())
 
 
 def test_a_wrong_hash_is_refused_and_the_copy_removed(tmp_path, cache, monkeypatch):

@@ -38,8 +38,9 @@ def open_pretrained(config: BackboneConfig) -> Optional[PretrainedFile]:
     the problem."""
     if not config.weights:
         return None
-    return open_backbone_weights(weights_path(config), family(config.name), config.weights_format,
-                                 config.allow_non_finite_weights)
+    opened = open_backbone_weights(weights_path(config), family(config.name), config.weights_format,
+                                   config.allow_non_finite_weights)
+    return dataclasses.replace(opened, source=config.weights)
 
 
 def resolve_pretrained(config: BackboneConfig, opened: Optional[PretrainedFile] = None) -> BackboneConfig:
@@ -72,13 +73,12 @@ def load_pretrained(model: keras.Model, opened: Optional[PretrainedFile] = None)
     its file, `opened` when it is that file (else read once here); the layers a paper adds to a backbone (LI,
     smoothing: NEW_LAYERS) keep their initialisation. Returns how many backbones were loaded."""
     backbones = pretrained_backbones(model)
-    files: dict[str, PretrainedFile] = {opened.path: opened} if opened else {}
+    files: dict[str, PretrainedFile] = {opened.source or opened.path: opened} if opened else {}
     for backbone in backbones:
         config = backbone.backbone_config
-        path = weights_path(config)
-        if path not in files:
-            files[path] = open_pretrained(config)
-        load_backbone_weights(backbone, files[path], new_layers=NEW_LAYERS)
+        if config.weights not in files:  # keyed by what the config names: a published name is fetched once
+            files[config.weights] = open_pretrained(config)
+        load_backbone_weights(backbone, files[config.weights], new_layers=NEW_LAYERS)
     return len(backbones)
 
 

@@ -112,7 +112,8 @@ def read_tensors(path: str, fmt: str, allow_non_finite: bool = False):
 class PretrainedFile:
     """A backbone's pretrained weights file, read and checked once (`open_backbone_weights`): its tensors and the
     table that maps them (None for our own formats, which load by structure), hence the source network's BN
-    epsilon and input normalisation (None where the file does not tell)."""
+    epsilon and input normalisation (None where the file does not tell). `source`: what the config named, a path or
+    a published name (`li_seg.backbones.pretrained.open_pretrained`), so that a name is fetched and hashed once."""
 
     path: str
     fmt: str
@@ -120,6 +121,7 @@ class PretrainedFile:
     allow_non_finite: bool = False
     tensors: object = None
     mapping: Optional[Mapping] = None
+    source: Optional[str] = None
 
     @property
     def bn_epsilon(self) -> Optional[float]:

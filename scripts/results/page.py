@@ -43,6 +43,7 @@ from experiments import config as config_lib  # noqa: E402
 from li_seg import data  # noqa: E402
 from li_seg.models import build_model, inference_model  # noqa: E402
 from li_seg.training.summaries import read_scalars  # noqa: E402
+from scripts.compare_runs import spread  # noqa: E402
 from scripts.model_table import trainable_parameters  # noqa: E402
 from scripts.results import driver, protocol  # noqa: E402
 
@@ -107,14 +108,6 @@ def collect(runs: list[driver.Run], settings: driver.Settings) -> list[ArmResult
     return list(by_arm.values())
 
 
-def spread(values: list[float]) -> str:
-    if not values:
-        return "-"
-    if len(values) == 1:
-        return f"{values[0]:.2f}"
-    return f"{statistics.mean(values):.2f} +- {statistics.stdev(values):.2f}"
-
-
 def paired_difference(method: ArmResult, baseline: ArmResult) -> Optional[tuple[float, Optional[float], int]]:
     """(mean of method - baseline over the seeds both finished, half-width of its 95 % t interval or None for one
     seed, number of pairs), or None without a pair."""
@@ -154,7 +147,7 @@ def main_table(arms: list[ArmResult]) -> list[str]:
         difference = paired_difference(result, baseline) if baseline else None
         role = result.arm.ablation if baseline else f"{result.arm.ablation} (baseline)"
         lines.append(
-            f"| {result.arm.paper} | {role} | {len(runs)} | {spread([r.miou for r in runs])} | "
+            f"| {result.arm.paper} | {role} | {len(runs)} | {spread([r.miou for r in runs], width=1, detail=False)} | "
             f"{', '.join(f'{r.miou:.2f}' for r in runs) or '-'} | {_difference_text(difference)} | "
             f"{_fmt(_mean(r.pixel_accuracy for r in runs))} | "
             f"{_fmt(None if result.parameters is None else result.parameters / 1e6, '.2f')} | "
