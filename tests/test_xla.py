@@ -5,8 +5,11 @@ tf.function(jit_compile=True) against plain tf.function, at a small size (ResNet
 65 x 65 inputs, so every bilinear resize has a non-integer ratio, where XLA's own ResizeBilinear is wrong). The loss
 must agree to 1e-5. The gradients, whose early layers at random initialisation amplify any reordering of the
 arithmetic, must differ from the uncompiled ones, variable by variable, by at most three times as much as the
-uncompiled step differs from itself with the batch reversed (mathematically the same step), plus 1e-4 of the
-variable's own gradient and 1e-7 of the whole gradient (for variables whose gradient is rounding noise). Dropout
+uncompiled step differs from itself with the batch reversed (mathematically the same step), plus 5 % of the
+variable's own gradient and 1e-7 of the whole gradient (for variables whose gradient is rounding noise). The 5 %
+is calibrated (BUILD_NOTES 22.1): over 19 random initialisations of the five main models the largest difference
+used 0.49 of this allowance (with 1e-4 instead, 6 of the 19 failed, up to 2.5 times over); the negative control
+below shows that XLA's own wrong bilinear resize, 20-30 % off, is still caught. Dropout
 is off (its random draws differ under XLA) and the deformable convs' offsets start fractional (at zero every
 sample sits on an integer position, where CropAndResize and the gather sampler XLA uses take one-sided derivatives
 from opposite sides).
@@ -14,52 +17,33 @@ from opposite sides).
 
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from experiments.papers import main_ablation
-from li_seg.models import build_model, loss_weights
+from li_seg.layers import resize as resize_layer
 from li_seg.ops import bilinear_resize
-from li_seg.training.step import loss_and_gradients
-from tests.paper_models import PAPERS, batch, prepare, small_config
-
-SIZE, CLASSES = 65, 5
-
-
-def _within_the_uncompiled_spread(gradients, xla_gradients, reversed_gradients, variables) -> list[str]:
-    """The variables whose compiled gradient is further from the uncompiled one than the criterion allows."""
-    total = np.sqrt(sum(float(np.sum(g.numpy() ** 2)) for g in gradients))
-    wrong = []
-    for g, x, r, v in zip(gradients, xla_gradients, reversed_gradients, variables):
-        g, x, r = g.numpy(), x.numpy(), r.numpy()
-        allowed = 3 * np.linalg.norm(r - g) + 1e-4 * np.linalg.norm(g) + 1e-7 * total
-        if np.linalg.norm(x - g) > allowed:
-            wrong.append(f"{v.path}: {np.linalg.norm(x - g):.3g} > {allowed:.3g}")
-    return wrong
+from tests.paper_models import PAPERS
+from tests.xla_step import step_differences
 
 
 def _compare(paper: str, ablation: str):
-    keras.utils.set_random_seed(0)
-    model_config = small_config(paper, ablation)
-    rng = np.random.default_rng(0)
-    model = prepare(build_model(model_config, CLASSES), rng)
-    images, labels = batch(rng, 2, SIZE, CLASSES)
+    differences = step_differences(paper, ablation)
+    assert differences.xla_loss == pytest.approx(differences.loss, rel=1e-5)
+    assert not differences.wrong(), differences.wrong()[:10]
+    assert not {"CropAndResize", "ResizeBilinear"} & differences.op_types
 
-    def step(images, labels):
-        return loss_and_gradients(model, model.trainable_variables, images, labels, ignore_label=255,
-                                  weights=loss_weights(model_config), global_num_valid=tf.constant(2.0 * SIZE ** 2),
-                                  weight_decay=1e-4)
 
-    plain, compiled = tf.function(step), tf.function(step, jit_compile=True)
-    (loss, gradients), (xla_loss, xla_gradients) = plain(images, labels), compiled(images, labels)
-    _, reversed_gradients = plain(tf.reverse(images, [0]), tf.reverse(labels, [0]))
-    assert float(xla_loss["loss"]) == pytest.approx(float(loss["loss"]), rel=1e-5)
-    wrong = _within_the_uncompiled_spread(gradients, xla_gradients, reversed_gradients, model.trainable_variables)
-    assert not wrong, wrong[:10]
-    graph = compiled.get_concrete_function(images, labels).graph
-    assert not {"CropAndResize", "ResizeBilinear"} & {op.type for op in graph.get_operations()}
+def test_the_criterion_catches_xlas_own_bilinear_resize(monkeypatch, without_op_determinism):
+    """Negative control: with ResizeToMatch left on tf.image.resize inside XLA (XLA's ResizeBilinear, 20-30 % off
+    in the gradient at non-integer ratios, BUILD_NOTES 19), the gradient criterion flags the step of PAN's main
+    model, whose GAUs and output resize by half-pixel bilinear (DeepLabv2's align_corners resize of the smoothing
+    paper runs at integer ratios, where XLA's op is right)."""
+    monkeypatch.setattr(resize_layer, "in_xla_context", lambda: False)
+    differences = step_differences("pan", main_ablation("pan"))
+    assert "ResizeBilinear" in differences.op_types
+    assert len(differences.wrong()) > 10, differences.wrong()
 
 
 @pytest.mark.parametrize("size_in, size_out", [((1, 1), (17, 17)), ((5, 7), (65, 63)), ((33, 33), (513, 513)),

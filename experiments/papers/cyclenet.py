@@ -162,7 +162,8 @@ def cyclenet() -> ExperimentConfig:
 
 def cyclenet_spnet_dilation() -> ExperimentConfig:
     """CycleNet on SPNet's dilated ResNet-101 (`SPNET_DILATION`): block3 (1, 2, ..., 2), block4 (4, 8, 16), the
-    schedule of the code base the recipe follows, instead of the paper's sentence (every unit at 2, then 4)."""
+    schedule of the code CycleNet may have been built on (docs/cyclenet.md section 6), instead of the paper's
+    sentence (every unit at 2, then 4)."""
     return override(cyclenet(), SPNET_DILATION)
 
 
