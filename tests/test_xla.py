@@ -8,7 +8,7 @@ arithmetic, must differ from the uncompiled ones, variable by variable, by at mo
 uncompiled step differs from itself with the batch reversed (mathematically the same step), plus 5 % of the
 variable's own gradient and 1e-7 of the whole gradient (for variables whose gradient is rounding noise). The 5 %
 is calibrated (BUILD_NOTES 22.1): over 19 random initialisations of the five main models the largest difference
-used 0.49 of this allowance (with 1e-4 instead, 6 of the 19 failed, up to 2.5 times over); the negative control
+used 0.49 of this allowance (with 1e-4 instead, 8 of the 19 failed, up to 71 times over); the negative control
 below shows that XLA's own wrong bilinear resize, 20-30 % off, is still caught. Dropout
 is off (its random draws differ under XLA) and the deformable convs' offsets start fractional (at zero every
 sample sits on an integer position, where CropAndResize and the gather sampler XLA uses take one-sided derivatives
