@@ -40,6 +40,7 @@ def torchvision_file(tmp_path):
     return path
 
 
+@pytest.mark.slow  # the default suite's budget (30-45 s); the loading itself is tested in test_published_weights
 def test_a_trained_run_evaluates_exports_and_resumes_without_its_pretrained_file(
         tmp_path, torchvision_file, monkeypatch, capsys):
     reads = []

@@ -35,6 +35,7 @@ def _compare(paper: str, ablation: str):
     assert not {"CropAndResize", "ResizeBilinear"} & differences.op_types
 
 
+@pytest.mark.slow  # the default suite's budget; its result is in BUILD_NOTES 22.1
 def test_the_criterion_catches_xlas_own_bilinear_resize(monkeypatch, without_op_determinism):
     """Negative control: with ResizeToMatch left on tf.image.resize inside XLA (XLA's ResizeBilinear, 20-30 % off
     in the gradient at non-integer ratios, BUILD_NOTES 19), the gradient criterion flags the step of PAN's main
