@@ -16,7 +16,7 @@ from li_seg.config import DataConfig
 from li_seg.export.saved_model import export_saved_model
 from li_seg.export.tflite import TFLiteExportError, convert_to_tflite, tflite_logits
 from li_seg.layers.diagnostics import model_layers
-from li_seg.models import build_model
+from li_seg.models import build_model, inference_model
 from li_seg.training.metrics import confusion_matrix, segmentation_metrics
 from tests.paper_models import small_config
 
@@ -129,3 +129,33 @@ def test_quantized_models_on_camvid(tmp_path, camvid_dir):
     agreement, float32, int8 = _run_and_compare(tmp_path / "run", data_config, (176, 240), 101, flags)
     assert float32 > 25  # trained: the comparison means something
     assert agreement >= 0.99 and abs(int8 - float32) <= 1.0
+
+
+@pytest.mark.slow
+def test_cyclenet_converts_with_the_gather_sampler_and_computes_the_same_logits(without_op_determinism):
+    """Under op determinism the deformable convs' "auto" sampler is the gather one, which TFLite has kernels for:
+    CycleNet (ResNet-18, CycleASPP 64 / 32, ADC with offsets of a few tenths of a pixel, BN statistics from the
+    images) converts, and float32 TFLite's logits equal the Keras model's to float32 rounding."""
+    from tensorflow.python.framework import config as framework_config  # enable_op_determinism's switch
+
+    keras.utils.set_random_seed(0)
+    model = build_model(small_config("cyclenet", "cyclenet"), 7)
+    images = [np.round(image) for image, _ in _val_images(2)]
+    for layer in model_layers(model):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.momentum = 0.0
+        if hasattr(layer, "offset_conv"):
+            layer.offset_conv.bias.assign(np.random.default_rng(0).uniform(0.1, 0.4, layer.offset_conv.bias.shape))
+    model(np.stack(images), training=True)
+    expected = inference_model(model).predict(np.stack(images), verbose=0)
+    framework_config.enable_op_determinism()
+    try:
+        flatbuffer = convert_to_tflite(model, SIZE)
+    finally:
+        framework_config.disable_op_determinism()
+    logits = np.stack(tflite_logits(flatbuffer, images))
+    scale = np.abs(expected).max()
+    print(f"CycleNet float32 TFLite vs Keras: max |logit difference| {np.abs(logits - expected).max() / scale:.2e} "
+          f"of the largest logit; labels agree on {100 * np.mean(logits.argmax(-1) == expected.argmax(-1)):.2f} %")
+    np.testing.assert_allclose(logits, expected, atol=1e-4 * scale)
+    assert np.mean(logits.argmax(-1) == expected.argmax(-1)) >= 0.999
