@@ -216,10 +216,12 @@ def run_all(out: pathlib.Path, runs: list[Run], settings: Settings,
     signal.signal(signal.SIGINT, stop)
     try:
         for run in runs:
-            if records is not None and finished(run, settings.steps) and not finished(
-                    record_of(run, out, records), settings.steps):
-                archive(run, out, records)  # finished before records were kept
-            if finished(run, settings.steps) or (records and finished(record_of(run, out, records), settings.steps)):
+            recorded = records is not None and finished(record_of(run, out, records), settings.steps)
+            if finished(run, settings.steps):
+                if records is not None and not recorded:
+                    archive(run, out, records)  # finished before records were kept
+                continue
+            if recorded:
                 continue
             run.model_dir.mkdir(parents=True, exist_ok=True)
             command = train_command(run, settings)
