@@ -108,7 +108,7 @@ def test_two_tiny_runs_skip_resume_and_make_the_page(tmp_path):
     assert "- li_convs/mnv2_aspp seed 1: not started" in text
     baseline = json.loads((out / "li_convs" / "mnv2_aspp-seed0" / "eval" / "metrics-2.json").read_text())
     difference = 100 * (recorded["miou"] - baseline["miou"])
-    assert f"| li_convs | mnv2_aspp (baseline) | 1 | {100 * baseline['miou']:.2f} |" in text
+    assert f"| li_convs | mnv2_aspp (baseline) | mobilenet_v2 | 1 | {100 * baseline['miou']:.2f} |" in text
     assert f"| {difference:+.2f} (one seed) |" in text
     rows = {line.split(" | ")[1]: line for line in text.splitlines() if line.startswith("| li_convs |")}
     assert "| 2.56 |" in rows["mnv2_aspp (baseline)"] and "| 2.57 |" in rows["li_mnv2_li_aspp"]  # parameters (M)
@@ -211,9 +211,10 @@ def test_the_page_from_recorded_runs(tmp_path):
     text = target.read_text()
     differences = [3.0, 5.0]  # paired by seed, in points
     half = stats.t.ppf(0.975, 1) * np.std(differences, ddof=1) / np.sqrt(2)
-    baseline = "| li_convs | mnv2_aspp (baseline) | 2 | 42.00 +- 2.83 | 40.00, 44.00 | - | 80.00 | 2.56 | 10.0 |"
+    baseline = ("| li_convs | mnv2_aspp (baseline) | mobilenet_v2 | 2 | 42.00 +- 2.83 | 40.00, 44.00 | - | 80.00 "
+                "| 2.56 | 10.0 |")
     interval = f"[{4 - half:+.2f}, {4 + half:+.2f}]"
-    method = f"| li_convs | li_mnv2_li_aspp | 2 | 46.00 +- 4.24 | 43.00, 49.00 | +4.00 {interval}"
+    method = f"| li_convs | li_mnv2_li_aspp | mobilenet_v2 | 2 | 46.00 +- 4.24 | 43.00, 49.00 | +4.00 {interval}"
     assert baseline in text and method in text
     assert "- li_convs/li_mnv2_li_aspp (mean over 2 seed(s)): li_intensity_mean: rb10 0.015" in text
     assert "- li_convs/mnv2_aspp seed 2: not started" in text

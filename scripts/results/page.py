@@ -70,6 +70,7 @@ class ArmResult:
     arm: protocol.Arm
     runs: dict[int, RunResult]  # seed -> result (finished runs only)
     parameters: Optional[int]
+    backbone: Optional[str]  # the backbone the protocol ran (the arm's name is its paper's table row)
 
 
 def read_run(run: driver.Run, steps: int) -> RunResult:
@@ -88,23 +89,24 @@ def read_run(run: driver.Run, steps: int) -> RunResult:
         images_per_second=statistics.median(speed) if speed else None, learned=learned)
 
 
-def count_parameters(model_dir: pathlib.Path) -> int:
-    """Trainable parameters of the run's evaluated model, built from its config.json (no weights read)."""
+def network(model_dir: pathlib.Path) -> tuple[int, str]:
+    """(trainable parameters of the run's evaluated model, its backbone's name), built from its config.json (no
+    weights read)."""
     cfg = config_lib.load(model_dir / "config.json")
     model = build_model(cfg.model, data.get_dataset_info(cfg.data).num_classes)
     count = trainable_parameters(inference_model(model))
     keras.backend.clear_session()
-    return count
+    return count, cfg.model.backbone.name
 
 
 def collect(runs: list[driver.Run], settings: driver.Settings) -> list[ArmResult]:
     by_arm: dict[str, ArmResult] = {}
     for run in runs:
-        result = by_arm.setdefault(run.arm.name, ArmResult(run.arm, {}, None))
+        result = by_arm.setdefault(run.arm.name, ArmResult(run.arm, {}, None, None))
         if driver.finished(run, settings.steps):
             result.runs[run.seed] = read_run(run, settings.steps)
             if result.parameters is None:
-                result.parameters = count_parameters(run.model_dir)
+                result.parameters, result.backbone = network(run.model_dir)
     return list(by_arm.values())
 
 
@@ -139,15 +141,17 @@ def _fmt(value: Optional[float], spec: str = ".2f") -> str:
 
 def main_table(arms: list[ArmResult]) -> list[str]:
     baselines = {(a.arm.paper, a.arm.ablation): a for a in arms}
-    lines = ["| paper | arm | seeds | mIoU (mean +- std) | per seed | vs baseline: difference [95 % interval] | "
-             "pixel acc. | parameters (M) | train images/s |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = ["| paper | arm (the paper's table row) | backbone here | seeds | mIoU (mean +- std) | per seed | "
+             "vs baseline: difference [95 % interval] | pixel acc. | parameters (M) | train images/s |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for result in arms:
         runs = [result.runs[s] for s in sorted(result.runs)]
         baseline = baselines.get((result.arm.paper, result.arm.baseline))
         difference = paired_difference(result, baseline) if baseline else None
         role = result.arm.ablation if baseline else f"{result.arm.ablation} (baseline)"
         lines.append(
-            f"| {result.arm.paper} | {role} | {len(runs)} | {spread([r.miou for r in runs], width=1, detail=False)} | "
+            f"| {result.arm.paper} | {role} | {result.backbone or '-'} | {len(runs)} | "
+            f"{spread([r.miou for r in runs], width=1, detail=False)} | "
             f"{', '.join(f'{r.miou:.2f}' for r in runs) or '-'} | {_difference_text(difference)} | "
             f"{_fmt(_mean(r.pixel_accuracy for r in runs))} | "
             f"{_fmt(None if result.parameters is None else result.parameters / 1e6, '.2f')} | "
