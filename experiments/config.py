@@ -191,7 +191,10 @@ def load(path: pathlib.Path) -> ExperimentConfig:
     """The config saved at `path`; a ConfigError naming the file and the problem when it cannot be read."""
     path = pathlib.Path(path)
     try:
-        return from_dict(json.loads(path.read_text()))
+        saved = json.loads(path.read_text())
+        if not isinstance(saved, dict):
+            raise ConfigError(f"it holds a JSON {type(saved).__name__}, not an object of config sections")
+        return from_dict(saved)
     except json.JSONDecodeError as error:
         raise ConfigError(f"{path} is not valid JSON ({error})") from None
     except (ConfigError, TypeError) as error:

@@ -10,6 +10,7 @@ resolved by taking its first member.
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any, Mapping
@@ -59,8 +60,10 @@ def convert(value: Any, annotation: Any, where: str) -> Any:
     if annotation in (int, float):
         try:
             converted = annotation(value)
-        except (TypeError, ValueError):
-            raise ConfigError(f"{where} must be a number, got {value!r}") from None
+        except (TypeError, ValueError, OverflowError):  # OverflowError: int(inf)
+            raise ConfigError(f"{where} must be a finite number, got {value!r}") from None
+        if not math.isfinite(converted):  # no setting means anything at nan or inf
+            raise ConfigError(f"{where} must be a finite number, got {value!r}")
         if annotation is int and isinstance(value, float) and not value.is_integer():
             raise ConfigError(f"{where} must be an integer, got {value!r}")
         return converted

@@ -173,8 +173,9 @@ def experiment_from_flags() -> tuple[config_lib.ExperimentConfig, pathlib.Path]:
     dataset = FLAGS.dataset or cfg.data.dataset
     model_dir = pathlib.Path(FLAGS.model_dir) if FLAGS.model_dir else default_model_dir(FLAGS.paper, ablation, dataset)
     saved = model_dir / "config.json"
+    trained = None  # the run evaluated or exported
     if FLAGS.mode in ("eval", "export") and saved.exists():
-        cfg = config_lib.load(saved)
+        cfg = trained = config_lib.load(saved)
         if FLAGS.dataset:
             cfg = config_lib.override(cfg, {"data.dataset": FLAGS.dataset})
     else:
@@ -189,4 +190,22 @@ def experiment_from_flags() -> tuple[config_lib.ExperimentConfig, pathlib.Path]:
     if FLAGS.finetune:
         cfg = _finetune(cfg, FLAGS.paper, FLAGS.finetune)
     cfg = config_lib.override(cfg, config_lib.parse_params_override(FLAGS.params_override))
+    if trained is not None and cfg.data.dataset != trained.data.dataset:
+        _check_classes(trained, cfg, model_dir)
     return _published_weights(cfg, FLAGS.paper), model_dir
+
+
+def _check_classes(trained: config_lib.ExperimentConfig, cfg: config_lib.ExperimentConfig, model_dir) -> None:
+    """A run evaluated or exported on another dataset (--dataset) must predict that dataset's classes."""
+    from li_seg import data
+
+    try:
+        before = data.get_dataset_info(trained.data)
+    except data.DataError:  # a 'folder' dataset moved since: the checkpoint's shapes will tell
+        return
+    now = data.get_dataset_info(cfg.data)
+    if before.num_classes != now.num_classes:
+        raise config_lib.ConfigError(
+            f"{model_dir} was trained on {trained.data.dataset!r} ({before.num_classes} classes); "
+            f"{cfg.data.dataset!r} has {now.num_classes}: a model evaluates or exports only on a dataset with its own "
+            f"classes (leave out --dataset, or fine-tune the run on {cfg.data.dataset!r} first: --init_checkpoint)")

@@ -10,6 +10,7 @@ import dataclasses
 import pathlib
 import re
 import sys
+from typing import Optional
 
 from absl import app, logging
 
@@ -17,6 +18,9 @@ from experiments import config as config_lib
 from experiments import flags as cli
 
 FLAGS = cli.FLAGS
+# What exports write into an export directory: a SavedModel, and the TFLite files with their labels.
+EXPORT_FILES = ("saved_model.pb", "variables", "assets", "fingerprint.pb", "labels.txt", "model.tflite",
+                "model_float16.tflite", "model_int8.tflite")
 # Data settings a run may change when it resumes: where and in which format the same examples are read.
 RESUMABLE_CHANGES = ("data_dir", "data_format", "check_split_sizes", "skip_bad_examples")
 
@@ -56,15 +60,30 @@ def _pretrained_conventions(cfg, saved):
 
 
 def _check_model_dir(cfg, model_dir, *, momentum_derived: bool = False, chief: bool = True):
-    """Refuses to resume a model dir that holds a different model or dataset, naming each setting that differs;
-    records config.json (the chief of a multi-worker cluster only) with the pretrained weights' conventions
-    resolved; returns (the config to run, the pretrained file if it was read: `_pretrained_conventions`).
+    """Refuses to resume a model dir that holds a different model or dataset, naming each setting that differs, or
+    checkpoints without the config.json that says what they are (a config.json without a checkpoint is replaced:
+    nothing was trained); records config.json (the chief of a multi-worker cluster only) with the pretrained
+    weights' conventions resolved; returns (the config to run, the pretrained file if it was read:
+    `_pretrained_conventions`).
 
     Extending a run (re-running it with another train_steps or epochs) is resuming it: when this run's BN
     momentum was derived from its length (model.bn_momentum unset), it keeps the saved run's momentum, and says so.
     """
+    import tensorflow as tf
+
+    if model_dir.exists() and not model_dir.is_dir():
+        raise config_lib.ConfigError(f"--model_dir={model_dir} is a file; give a directory (created if missing)")
     saved_path = model_dir / "config.json"
     saved = config_lib.load(saved_path) if saved_path.exists() else None
+    trained = tf.train.latest_checkpoint(str(model_dir / "checkpoints")) is not None  # what the trainer resumes
+    if saved is None and trained:
+        raise config_lib.ConfigError(
+            f"{model_dir} holds checkpoints but no config.json, so which model they are cannot be told: put its "
+            "config.json back (the one the run was started with), or use a new --model_dir")
+    if saved is not None and not trained:
+        logging.info("%s holds a config.json but no checkpoint (a run stopped before its first): started anew",
+                     model_dir)
+        saved = None
     cfg, opened = _pretrained_conventions(cfg, saved)
     if saved is not None:
         if momentum_derived and saved.model.bn_momentum != cfg.model.bn_momentum:
@@ -116,9 +135,9 @@ def export_checkpoint(cfg, model_dir, checkpoint: str, export_dir=None) -> pathl
     from li_seg.export.saved_model import export_saved_model
     from li_seg.training.checkpoints import load_trained_model
 
+    export_dir = _export_dir(export_dir, model_dir, "saved_model.pb")
     info = data.get_dataset_info(cfg.data)
     model, path = load_trained_model(cfg.model, info.num_classes, model_dir, checkpoint)
-    export_dir = pathlib.Path(export_dir) if export_dir else pathlib.Path(model_dir) / "export"
     logging.info("exporting %s to %s (tracing the serving signatures)", path, export_dir)
     export_saved_model(model, str(export_dir), scales=cfg.eval.scales, add_flipped_images=cfg.eval.add_flipped_images,
                        info=info)
@@ -135,19 +154,44 @@ def export_tflite(cfg, model_dir, checkpoint: str, export_dir=None, quantize: st
     from li_seg.export.tflite import calibration_images, convert_to_tflite
     from li_seg.training.checkpoints import load_trained_model
 
+    name = "model.tflite" if quantize == "none" else f"model_{quantize}.tflite"
+    export_dir = _export_dir(export_dir, model_dir, name)
+    size = _tflite_size(size) or tuple(cfg.data.crop_size)
     info = data.get_dataset_info(cfg.data)
     model, path = load_trained_model(cfg.model, info.num_classes, model_dir, checkpoint)
-    size = tuple(int(s) for s in size) if size else tuple(cfg.data.crop_size)
     calibration = calibration_images(cfg.data, size) if quantize == "int8" else None
     flatbuffer = convert_to_tflite(model, size, quantize, calibration)
-    export_dir = pathlib.Path(export_dir) if export_dir else pathlib.Path(model_dir) / "export"
     export_dir.mkdir(parents=True, exist_ok=True)
-    target = export_dir / ("model.tflite" if quantize == "none" else f"model_{quantize}.tflite")
+    target = export_dir / name
     target.write_bytes(flatbuffer)
     (export_dir / "labels.txt").write_text("\n".join(info.class_names) + "\n")
     logging.info("exported %s to %s (%.1f MB; input float32 (1, %d, %d, 3) RGB in [0, 255], output logits)", path,
                  target, len(flatbuffer) / 2**20, *size)
     return target
+
+
+def _export_dir(export_dir, model_dir, product: str) -> pathlib.Path:
+    """The export's directory (default MODEL_DIR/export). An earlier export there (its `product` file) is replaced,
+    and said so; a file, or a directory of other files, is refused: an export writes its own files into it."""
+    export_dir = pathlib.Path(export_dir) if export_dir else pathlib.Path(model_dir) / "export"
+    if export_dir.exists() and not export_dir.is_dir():
+        raise config_lib.ConfigError(f"--export_dir={export_dir} is a file; give a directory (created if missing)")
+    if (export_dir / product).exists():
+        logging.warning("replaces the export in %s (%s)", export_dir, product)
+    elif export_dir.exists() and any(p.name not in EXPORT_FILES for p in export_dir.iterdir()):
+        raise config_lib.ConfigError(f"--export_dir={export_dir} holds other files: give an empty or new directory")
+    return export_dir
+
+
+def _tflite_size(size) -> Optional[tuple[int, int]]:
+    """--tflite_size H,W as two positive integers (None: not given)."""
+    if not size:
+        return None
+    values = tuple(int(s) for s in size if s.strip().isdigit())
+    if len(values) != 2 or len(size) != 2 or min(values) < 1:
+        raise config_lib.ConfigError(f"--tflite_size is the input's H,W as two positive integers (e.g. 513,513), got "
+                                     f"{','.join(size)}")
+    return values
 
 
 def run(cfg, model_dir, mode: str, *, checkpoint: str = "auto", export_dir=None, momentum_derived=False,

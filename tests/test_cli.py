@@ -78,6 +78,13 @@ def run_main(capsys, *args):
         (["--dataset=voc", "--data_dir=/nonexistent/voc"], "/nonexistent/voc"),
         (["--dataset=cityscapes", "--data_format=tfrecord", "--data_dir=/tmp"], "no converted 'train' split"),
         (["--dataset=folder", "--data_dir=/tmp"], "needs class names"),
+        (["--epochs=nan"], "train.epochs must be a finite number, got nan"),
+        (["--learning_rate=inf"], "train.learning_rate must be a finite number, got inf"),
+        (["--mode=export", "--format=tflite", "--tflite_size=64,64,3"], "--tflite_size is the input's H,W as two"),
+        (["--mode=export", "--format=tflite", "--tflite_size=0,0"], "two positive integers (e.g. 513,513), got 0,0"),
+        (["--mode=export", "--format=tflite", "--tflite_size=abc"], "two positive integers (e.g. 513,513), got abc"),
+        (["--mode=export", f"--export_dir={FIXTURES / 'tiny_state_dict.pth'}"], "tiny_state_dict.pth is a file"),
+        (["--mode=export", f"--export_dir={FIXTURES}"], "holds other files: give an empty or new directory"),
     ],
 )
 def test_bad_flags_end_with_a_clear_message_and_exit_code_2(args, message, tmp_path, capsys):

@@ -35,7 +35,11 @@ def test_unknown_key_lists_valid_keys():
 @pytest.mark.parametrize(
     "changes, message",
     [
-        ({"train.batch_size": "eight"}, r"train\.batch_size must be a number"),
+        ({"train.batch_size": "eight"}, r"train\.batch_size must be a finite number"),
+        ({"train.batch_size": 1e999}, r"train\.batch_size must be a finite number, got inf"),
+        ({"train.learning_rate": "nan"}, r"train\.learning_rate must be a finite number, got 'nan'"),
+        ({"train.epochs": float("inf")}, r"train\.epochs must be a finite number"),
+        ({"eval.scales": "0.5,nan"}, r"eval\.scales\[1\] must be a finite number"),
         ({"data.crop_size": [1, 2, 3]}, r"data\.crop_size must have 2 values"),
         ({"train.deterministic": "maybe"}, r"train\.deterministic must be true or false"),
         ({"train.seed": 1.5}, r"train\.seed must be an integer"),
@@ -115,3 +119,10 @@ def test_li_convs_baselines_follow_the_paper():
     assert resnet.model.architecture == "deeplabv3plus"
     assert (resnet.model.backbone.name, resnet.model.backbone.stem) == ("resnet50", "beta")
     assert resnet.model.backbone.multi_grid == (1, 2, 4) and resnet.train.weight_decay == 1e-4
+
+
+def test_a_config_json_that_is_not_an_object_is_named(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text("[1, 2]")
+    with pytest.raises(ConfigError, match="config.json cannot be read as a li_seg config: it holds a JSON list"):
+        config_lib.load(path)

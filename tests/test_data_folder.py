@@ -56,6 +56,9 @@ def test_flags_replace_the_file(tmp_path):
     ("ignore_is_a_class", "ignore label 1 .* not a class id"),
     ("unlabelled", r"1 image\(s\) without a label .*train_1"),
     ("no_images_dir", "images is missing"),
+    ("names_a_string", "'class_names' must be a list of non-empty strings.*got 'road'"),
+    ("palette_a_number", r"'palette' needs one \[R, G, B\] of integers in \[0, 255\] per class \(3\), got 5"),
+    ("palette_out_of_range", r"'palette' needs .*got \[\[0, 0, 0\], \[0, 0, 256\], \[1, 2, 3\]\]"),
 ])
 def test_clear_errors(tmp_path, problem, message):
     _write(tmp_path, classes={"class_names": ["bg", "road", "car"], "ignore_label": 9})
@@ -70,6 +73,11 @@ def test_clear_errors(tmp_path, problem, message):
         (tmp_path / "labels" / "train" / "train_1.png").unlink()
     elif problem == "no_images_dir":
         (tmp_path / "images").rename(tmp_path / "pictures")
+    elif problem == "names_a_string":  # would have been the classes 'r', 'o', 'a', 'd'
+        (tmp_path / "classes.json").write_text(json.dumps({"class_names": "road"}))
+    elif problem.startswith("palette"):
+        palette = 5 if problem == "palette_a_number" else [[0, 0, 0], [0, 0, 256], [1, 2, 3]]
+        (tmp_path / "classes.json").write_text(json.dumps({"class_names": ["bg", "road", "car"], "palette": palette}))
     with pytest.raises(data.DataError, match=message):
         data.num_examples(config, "train")
 

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import shutil
 
 import numpy as np
 import pytest
@@ -140,13 +141,14 @@ def test_a_run_can_be_extended_and_keeps_its_bn_momentum(tmp_path, capsys, caplo
     from experiments import flags as cli
 
     model_dir = tmp_path / "run"
-    model_dir.mkdir()
     with flagsaver.flagsaver():
         cli.FLAGS.unparse_flags()
         cli.FLAGS(["experiments.train", *TINY, "--train_steps=2000", f"--model_dir={model_dir}"])
         started = config_lib.resolve(cli.experiment_from_flags()[0], num_train_examples=0)
     assert started.model.bn_momentum == pytest.approx(0.95)
-    config_lib.save(started, model_dir / "config.json")  # as the 2,000-step run left it
+    with flagsaver.flagsaver():  # a first checkpoint (a model dir without one is started anew)
+        assert run_main(capsys, *TINY, "--train_steps=1", f"--model_dir={model_dir}")[0] == 0
+    config_lib.save(started, model_dir / "config.json")  # as the 2,000-step run left it, stopped after step 1
     caplog.set_level(logging.INFO)
     with flagsaver.flagsaver():
         code, stderr = run_main(capsys, *TINY, "--train_steps=2", f"--model_dir={model_dir}")
@@ -171,6 +173,62 @@ def test_a_different_model_is_refused_with_the_real_cause(tmp_path, capsys):
     assert "model.backbone.layout: 'torchvision' (saved) vs 'caffe' (now)" in stderr
     assert "model.bn_momentum: 0.9 (saved) vs 0.5 (now)" in stderr
     assert "Use a new --model_dir" in stderr and not (model_dir / "checkpoints" / "ckpt-2.index").exists()
+
+
+def test_checkpoints_without_their_config_are_refused_and_a_config_without_checkpoints_is_replaced(tmp_path, capsys):
+    """Checkpoints whose config.json is gone cannot be told apart: refused, nothing written (before, the new
+    command's config.json was written and then the restore failed, and the run's own command was refused after).
+    A config.json whose run stopped before its first checkpoint holds no work: a corrected command replaces it."""
+    model_dir = tmp_path / "run"
+    other = "--params_override=model.backbone.name=resnet18,model.backbone.layout=caffe,model.backbone.stem=plain"
+    with flagsaver.flagsaver():
+        assert run_main(capsys, *TINY, "--train_steps=1", f"--model_dir={model_dir}")[0] == 0
+    (model_dir / "config.json").unlink()
+    with flagsaver.flagsaver():
+        code, stderr = run_main(capsys, *TINY, "--train_steps=2", f"--model_dir={model_dir}", other)
+    assert code == 2 and "holds checkpoints but no config.json" in stderr and not (model_dir / "config.json").exists()
+
+    fresh = tmp_path / "fresh"
+    with flagsaver.flagsaver():
+        assert run_main(capsys, *TINY, "--train_steps=1", f"--model_dir={fresh}", other)[0] == 0
+    shutil.rmtree(fresh / "checkpoints")
+    with flagsaver.flagsaver():
+        code, stderr = run_main(capsys, *TINY, "--train_steps=1", f"--model_dir={fresh}")
+    assert code == 0, stderr
+    assert json.loads((fresh / "config.json").read_text())["model"]["backbone"]["layout"] == "torchvision"
+
+
+def test_a_corrupt_newest_checkpoint_says_how_to_resume_from_the_one_before(tmp_path, capsys, caplog):
+    caplog.set_level(logging.INFO)
+    model_dir = tmp_path / "run"
+    every_step = [*TINY[:-1], TINY[-1] + ",train.checkpoint_every_steps=1"]
+    with flagsaver.flagsaver():
+        assert run_main(capsys, *every_step, "--train_steps=2", f"--model_dir={model_dir}")[0] == 0
+    data_file = next((model_dir / "checkpoints").glob("ckpt-2.data-*"))
+    data_file.write_bytes(data_file.read_bytes()[:100])  # a copy cut short
+    with flagsaver.flagsaver():
+        code, stderr = run_main(capsys, *every_step, "--train_steps=3", f"--model_dir={model_dir}")
+    assert code == 2 and "It is corrupt or incomplete; nothing was changed" in stderr, stderr
+    assert "Traceback" not in stderr and len(data_file.read_bytes()) == 100
+    # what the message says to do
+    for path in (model_dir / "checkpoints").glob("ckpt-2.*"):
+        path.unlink()
+    state = model_dir / "checkpoints" / "checkpoint"
+    assert 'set model_checkpoint_path to "ckpt-1"' in stderr
+    state.write_text("".join(line.replace("ckpt-2", "ckpt-1") for line in state.read_text().splitlines(True)
+                             if not line.startswith("all_model_checkpoint_paths: \"ckpt-2\"")))
+    with flagsaver.flagsaver():
+        code, stderr = run_main(capsys, *every_step, "--train_steps=3", f"--model_dir={model_dir}")
+    assert code == 0, stderr
+    assert "ckpt-1 (step 1)" in caplog.text
+    assert tf.train.latest_checkpoint(str(model_dir / "checkpoints")).endswith("ckpt-3")
+
+def test_a_model_dir_that_is_a_file_is_named(tmp_path, capsys):
+    path = tmp_path / "run"
+    path.write_text("a file")
+    with flagsaver.flagsaver():
+        code, stderr = run_main(capsys, *TINY, "--train_steps=1", f"--model_dir={path}")
+    assert code == 2 and f"--model_dir={path} is a file" in stderr and path.read_text() == "a file"
 
 
 # Former tracebacks: each now ends with a message naming the thing and the fix (exit status 2).

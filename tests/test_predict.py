@@ -4,6 +4,8 @@ probabilities, at each image's size, in the dataset's palette; nothing overwritt
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from absl import flags
@@ -100,3 +102,52 @@ def test_usage_errors_name_the_fix(run, tmp_path, capsys):
     assert "give one of --model_dir=RUN" in capsys.readouterr().err
     assert _main(predict, f"--model_dir={run / 'run'}", f"--input={tmp_path}/nothing*", f"--output={tmp_path}") == 2
     assert "is no file, folder or matching glob" in capsys.readouterr().err
+
+
+def test_inputs_and_outputs_never_collide(run, images, tmp_path, capsys):
+    """Refused before any work: outputs written over the input photos (even with --overwrite), two images
+    writing one output, and an --output that is a file."""
+    jpeg = (images / "rgb.jpg").read_bytes()
+    model = f"--model_dir={run / 'run'}"
+    assert _main(predict, model, f"--input={images}/*.jpg", f"--output={images}", "--overwrite") == 0  # rgb.png: new
+    for name in ("rgb.png", "rgb_overlay.png"):
+        (images / name).unlink()
+    assert _main(predict, model, f"--input={images}/rgba.png", f"--output={images}", "--overwrite") == 2
+    assert "would be written over the input image" in capsys.readouterr().err
+    (images / "rgb_overlay.png").write_bytes(b"a photo named like an overlay")
+    assert _main(predict, model, f"--input={images}/rgb*", f"--output={tmp_path / 'out'}") == 2
+    assert "would both write" in capsys.readouterr().err and (images / "rgb.jpg").read_bytes() == jpeg
+    assert _main(predict, model, f"--input={images}/rgba.png", f"--output={images / 'rgb.jpg'}") == 2
+    assert "is a file; give a directory" in capsys.readouterr().err and (images / "rgb.jpg").read_bytes() == jpeg
+
+
+@pytest.mark.parametrize("flag, message", [
+    ("--eval_scales=0", r"eval.scales must be positive, got \[0.0\]"),
+    ("--eval_scales=nan", "eval.scales\\[0\\] must be a finite number"),
+    ("--saved_model=RUN", "holds no SavedModel .*it is a training run: give --model_dir="),
+    ("--saved_model=NOWHERE", "holds no SavedModel .*the directory python -m experiments.export wrote"),
+])
+def test_bad_scales_and_saved_models_are_named(run, images, tmp_path, capsys, flag, message):
+    flag = flag.replace("RUN", str(run / "run")).replace("NOWHERE", str(tmp_path / "nowhere"))
+    model = [] if flag.startswith("--saved_model") else [f"--model_dir={run / 'run'}"]
+    assert _main(predict, *model, flag, f"--input={images}/rgba.png", f"--output={tmp_path / 'out'}") == 2
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_run_whose_dataset_moved_is_told_where_it_is_with_data_dir(tmp_path, capsys):
+    """A run on one's own 'folder' dataset reads its class names and palette from the dataset's classes.json."""
+    from li_seg.data.datasets import folder
+    from tests.test_data_folder import _write
+
+    dataset, moved, run = tmp_path / "mine", tmp_path / "moved", tmp_path / "run"
+    _write(dataset, classes={"class_names": ["bg", "road", "car"], "ignore_label": 9})
+    assert _main(train, *TINY, "--dataset=folder", f"--data_dir={dataset}", f"--model_dir={run}") == 0
+    dataset.rename(moved)
+    folder.make_spec.cache_clear()  # as a new process finds it
+    image = moved / "images" / "val" / "val_0.jpg"
+    assert _main(predict, f"--model_dir={run}", f"--input={image}", f"--output={tmp_path / 'out'}") == 2
+    assert str(dataset) in capsys.readouterr().err
+    assert _main(predict, f"--model_dir={run}", f"--data_dir={moved}", f"--input={image}",
+                 f"--output={tmp_path / 'out'}") == 0
+    assert Image.open(tmp_path / "out" / "val_0.png").size == (16, 12)

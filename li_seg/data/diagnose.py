@@ -36,12 +36,12 @@ class Problem(NamedTuple):
 
 
 _FIXES = {
-    "unreadable": "a corrupt, truncated or non-image file: restore it from the original dataset, or remove its line "
-    "from {listing}.",
+    "unreadable": "a corrupt, truncated or non-image file: restore it from the original dataset, or leave the example "
+    "out of {listing} (its line in a listing file; the image and its label in a folder).",
     "label_channels": "labels must be single-channel PNGs of class ids, not colour or palette images: convert them "
     "to class-id maps.",
-    "size_mismatch": "an image and its label must have the same height and width: check that the line in {listing} "
-    "pairs the right files and that neither was resized (labels only ever with nearest-neighbour).",
+    "size_mismatch": "an image and its label must have the same height and width: check that {listing} pairs "
+    "the right files and that neither was resized (labels only ever with nearest-neighbour).",
     "label_values": "labels must hold {dataset} class ids (0-{last}, 255 = ignore) after the dataset's label map: "
     "check that data_dir holds {dataset}'s class-id labels, not colour labels or another dataset's ids.",
 }

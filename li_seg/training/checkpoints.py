@@ -62,10 +62,25 @@ class CheckpointKeeper:
         return tf.train.latest_checkpoint(str(self.model_dir / "checkpoints"))
 
     def restore_latest(self) -> Optional[str]:
-        """Restores the latest periodic checkpoint, if any; returns its path."""
+        """Restores the latest periodic checkpoint, if any; returns its path. One that cannot be read (a disk that
+        filled, a copy cut short) is a WeightsError saying how to resume from the one before it."""
+        from li_seg.weights import WeightsError
+        from li_seg.weights.errors import reading
+
         path = self.latest
-        if path:
-            self.checkpoint.restore(path).assert_existing_objects_matched()
+        if not path:
+            return None
+        try:
+            with reading(path, "this run's newest checkpoint"):
+                self.checkpoint.restore(path).assert_existing_objects_matched()
+        except WeightsError as error:
+            directory = pathlib.Path(path).parent
+            older = [p for p in tf.train.get_checkpoint_state(str(directory)).all_model_checkpoint_paths if p != path]
+            remedy = (f"To resume from the one before it, {older[-1]}: delete {path}.index and {path}.data-*, and in "
+                      f"{directory / 'checkpoint'} set model_checkpoint_path to \"{pathlib.Path(older[-1]).name}\" "
+                      "and remove its line for the deleted one" if older else
+                      "No older checkpoint is kept: start anew with a new --model_dir")
+            raise WeightsError(f"{error}. It is corrupt or incomplete; nothing was changed. {remedy}.") from None
         return path
 
     def save(self) -> str:

@@ -36,7 +36,9 @@ whatever could read outside the file or claim more memory than it holds (`li_seg
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import gc
 import re
 from typing import Optional, Sequence
 
@@ -255,18 +257,34 @@ def _load_own(model: keras.Model, path: str, fmt: str, key: str, allow_non_finit
     with reading(path, fmt):
         tensors = hdf5.datasets(path) if fmt == "keras" else sources.read_checkpoint(path).numeric()
         check_values(tensors, path, allow_non_finite)
-        try:
-            if fmt == "keras":
-                model.load_weights(path)
-            else:
-                tf.train.Checkpoint(**{key: model}).read(path).expect_partial().assert_existing_objects_matched()
-        except (AssertionError, ValueError, KeyError) as error:
+        problem = None
+        with _tensorflow_warnings_silenced():  # a read stopped at a mismatched tensor warns, once freed, of every
+            try:  # value it left unrestored: hundreds of lines after the one error that says why
+                if fmt == "keras":
+                    model.load_weights(path)
+                else:
+                    tf.train.Checkpoint(**{key: model}).read(path).expect_partial().assert_existing_objects_matched()
+            except (AssertionError, ValueError, KeyError) as error:
+                problem = str(error)
+            if problem is not None:
+                gc.collect()  # frees the stopped read (its traceback went with the error)
+        if problem is not None:
             raise WeightsError(
                 f"{path!r} does not hold the weights of {key} {model.name!r} (another network, architecture or "
                 f"number of classes? A Keras 3 .weights.h5 loads by position into the network it was saved from, a "
                 f"checkpoint holds it under the key {key!r}: tf.train.Checkpoint({key}=...); convert pretrained "
-                f"files with scripts.convert_weights): {error}"
-            ) from error
+                f"files with scripts.convert_weights): {problem}")
+
+
+@contextlib.contextmanager
+def _tensorflow_warnings_silenced():
+    tf_logger = tf.get_logger()
+    level = tf_logger.level
+    tf_logger.setLevel("ERROR")
+    try:
+        yield
+    finally:
+        tf_logger.setLevel(level)
 
 
 def load_backbone_weights(backbone: keras.Model, path, fmt: Optional[str] = None,

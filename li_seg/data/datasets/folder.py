@@ -44,7 +44,11 @@ def _classes(data_config: DataConfig, root: pathlib.Path) -> tuple[tuple[str, ..
         except ValueError as error:
             raise DataError(f"{path} is not valid JSON ({error}); expected e.g. "
                             '{"class_names": ["background", "road"], "ignore_label": 255}') from None
-    names = tuple(data_config.class_names) or tuple(described.get("class_names", ()))
+    listed = described.get("class_names", [])
+    if not isinstance(listed, list) or not all(isinstance(name, str) and name for name in listed):
+        raise DataError(f"{path}: 'class_names' must be a list of non-empty strings, e.g. [\"background\", "
+                        f"\"road\"], got {listed!r}")
+    names = tuple(data_config.class_names) or tuple(listed)
     if not names:
         raise DataError(f"the folder dataset needs class names: write {path} with "
                         '{"class_names": [...], "ignore_label": 255}, or pass --class_names=a,b,c')
@@ -56,10 +60,18 @@ def _classes(data_config: DataConfig, root: pathlib.Path) -> tuple[tuple[str, ..
     if len(names) > 255:
         raise DataError(f"the folder dataset has {len(names)} classes; label PNGs hold at most 255 class ids")
     palette = described.get("palette") if not data_config.class_names else None
-    if palette is not None and (len(palette) != len(names) or any(len(colour) != 3 for colour in palette)):
-        raise DataError(f"{path}: 'palette' needs one [R, G, B] per class ({len(names)}), got {len(palette)} entries")
+    if palette is not None and not _is_palette(palette, len(names)):
+        raise DataError(f"{path}: 'palette' needs one [R, G, B] of integers in [0, 255] per class ({len(names)}), "
+                        f"got {palette!r}")
     palette = tuple(tuple(int(c) for c in colour) for colour in palette) if palette else voc_colormap(len(names))
     return names, ignore, palette
+
+
+def _is_palette(palette, classes: int) -> bool:
+    return isinstance(palette, list) and len(palette) == classes and all(
+        isinstance(colour, list) and len(colour) == 3
+        and all(isinstance(c, int) and not isinstance(c, bool) and 0 <= c <= 255 for c in colour)
+        for colour in palette)
 
 
 def _pairs(root: pathlib.Path, split: str) -> tuple[list[str], list[str], list[str]]:
