@@ -250,3 +250,30 @@ def test_a_killed_driver_takes_its_trainer_along_and_releases_the_lock(tmp_path)
         os.kill(trainer, 0)
     assert not lock.path.exists()
     assert "stopped (signal 15) during" in (out / "driver.log").read_text()
+
+
+def test_a_record_copy_cut_short_is_not_a_record(tmp_path, monkeypatch):
+    """archive copies into RECORD.partial and renames it once complete: a driver stopped mid-copy leaves no record
+    that would count as finished without its config.json or event files; the next archive completes it."""
+    out, records = tmp_path / "runs", tmp_path / "records"
+    run = driver.plan(out, protocol.select_arms(["li_convs"]), [0])[0]
+    for name in ("config.json", "eval/metrics-7.json", "train/events.out.tfevents.1.host.2.v2"):
+        (run.model_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (run.model_dir / name).write_text("{}")
+    copied, real_copy = [], driver.shutil.copy2
+
+    def copy_then_stop(source, destination):
+        if copied:
+            raise KeyboardInterrupt  # the driver stopped during the copy
+        copied.append(real_copy(source, destination))
+
+    monkeypatch.setattr(driver.shutil, "copy2", copy_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        driver.archive(run, out, records)
+    record = driver.record_of(run, out, records)
+    assert not record.model_dir.exists() and not driver.finished(record, 7)
+    monkeypatch.setattr(driver.shutil, "copy2", real_copy)
+    driver.archive(run, out, records)
+    assert sorted(str(p.relative_to(record.model_dir)) for p in record.model_dir.rglob("*") if p.is_file()) == [
+        "config.json", "eval/metrics-7.json", "train/events.out.tfevents.1.host.2.v2"]
+    assert not record.model_dir.with_name(record.model_dir.name + ".partial").exists()

@@ -296,7 +296,9 @@ def record_evaluation(model_dir, step: int, result: EvalResult, summaries: Summa
     summaries.flush()
     path = pathlib.Path(model_dir) / "eval" / f"metrics-{step}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({k: _nan_to_none(v) for k, v in result.metrics.items()}, indent=2) + "\n")
+    temporary = path.with_name(path.name + ".tmp")  # renamed once whole: a reader never sees a partial file
+    temporary.write_text(json.dumps({k: _nan_to_none(v) for k, v in result.metrics.items()}, indent=2) + "\n")
+    temporary.replace(path)
 
 
 def _nan_to_none(value):

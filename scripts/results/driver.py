@@ -79,13 +79,19 @@ def record_of(run: Run, out: pathlib.Path, records: pathlib.Path) -> Run:
 
 
 def archive(run: Run, out: pathlib.Path, records: pathlib.Path) -> None:
-    """Copies a finished run's record (config.json, eval/metrics-*.json, train/ event files) into `records`."""
+    """Copies a finished run's record (config.json, eval/metrics-*.json, train/ event files) into `records`: into
+    a sibling directory first, renamed into place once complete, so that a copy cut short (the driver stopped
+    meanwhile) never counts as a finished record."""
     target = record_of(run, out, records).model_dir
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
     for pattern in ("config.json", "eval/metrics-*.json", "train/events.out.tfevents.*"):
         for path in run.model_dir.glob(pattern):
-            destination = target / path.relative_to(run.model_dir)
+            destination = partial / path.relative_to(run.model_dir)
             destination.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, destination)
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
 
 
 def latest_step(run: Run) -> Optional[int]:

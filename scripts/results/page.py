@@ -148,7 +148,7 @@ def main_table(arms: list[ArmResult]) -> list[str]:
         runs = [result.runs[s] for s in sorted(result.runs)]
         baseline = baselines.get((result.arm.paper, result.arm.baseline))
         difference = paired_difference(result, baseline) if baseline else None
-        role = result.arm.ablation if baseline else f"{result.arm.ablation} (baseline)"
+        role = f"{result.arm.ablation} (baseline)" if result.arm.baseline is None else result.arm.ablation
         lines.append(
             f"| {result.arm.paper} | {role} | {result.backbone or '-'} | {len(runs)} | "
             f"{spread([r.miou for r in runs], width=1, detail=False)} | "
@@ -215,7 +215,8 @@ def not_finished(runs: list[driver.Run], settings: driver.Settings) -> list[str]
 
 def plot_differences(arms: list[ArmResult], path: pathlib.Path) -> None:
     baselines = {(a.arm.paper, a.arm.ablation): a for a in arms}
-    rows = [(a, baselines[(a.arm.paper, a.arm.baseline)]) for a in arms if a.arm.baseline]
+    rows = [(a, baselines[(a.arm.paper, a.arm.baseline)]) for a in arms
+            if (a.arm.paper, a.arm.baseline) in baselines]  # a method chosen without its baseline has no row
     figure, axis = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2), layout="constrained")
     for y, (method, baseline) in enumerate(rows):
         seeds = sorted(set(method.runs) & set(baseline.runs))
