@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 from experiments.config_values import ConfigError, replace
 from experiments.validation import experiment_errors
+from li_seg import atomic
 from li_seg.layers.inhibition import default_positions
 from li_seg.config import (
     AuxHeadConfig, BackboneConfig, DataConfig, EvalConfig, InhibitionConfig, ModelConfig, SmoothingConfig, TrainConfig,
@@ -181,10 +182,7 @@ def validate(cfg: ExperimentConfig) -> None:
 
 def save(cfg: ExperimentConfig, path: pathlib.Path) -> None:
     """Writes `cfg` as JSON, atomically (a temporary file renamed): a reader never sees a partial config.json."""
-    path = pathlib.Path(path)
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(to_dict(cfg), indent=2, sort_keys=True) + "\n")
-    temporary.replace(path)
+    atomic.write_text(path, json.dumps(to_dict(cfg), indent=2, sort_keys=True) + "\n")
 
 
 def load(path: pathlib.Path) -> ExperimentConfig:

@@ -24,6 +24,7 @@ import pathlib
 
 import tensorflow as tf
 
+from li_seg import atomic
 from li_seg.data.errors import DataError
 from li_seg.data.readers import decode_image
 
@@ -111,10 +112,7 @@ def read_manifest(output_dir, split: str) -> Manifest:
 
 def write_manifest(output_dir, manifest: Manifest) -> None:
     """Writes the manifest atomically (temporary file + rename), so an interrupted run never leaves half of one."""
-    path = manifest_path(output_dir, manifest.split)
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(manifest.to_json())
-    temporary.replace(path)
+    atomic.write_text(manifest_path(output_dir, manifest.split), manifest.to_json())
 
 
 def shard_files(data_config, split: str, dataset_name: str, class_names) -> tuple[list[str], int]:

@@ -21,6 +21,7 @@ from typing import Optional
 import keras
 import tensorflow as tf
 
+from li_seg import atomic
 from li_seg.training.storage import remove_partial_checkpoints, storage_error, storage_problem
 from li_seg.training.strategy import Worker
 
@@ -121,7 +122,8 @@ class CheckpointKeeper:
         step = int(self.step.numpy())
         path = self._save(self.best_manager, step)
         if self.worker.chief:
-            self._best_record.write_text(json.dumps({"step": step, "miou": miou, "checkpoint": path}, indent=2) + "\n")
+            record = {"step": step, "miou": miou, "checkpoint": path}
+            atomic.write_text(self._best_record, json.dumps(record, indent=2) + "\n")
         return True
 
 

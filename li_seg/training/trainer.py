@@ -30,7 +30,7 @@ import keras
 import tensorflow as tf
 from absl import logging
 
-from li_seg import data
+from li_seg import atomic, data
 from li_seg.backbones.pretrained import load_pretrained
 from li_seg.evaluation.evaluator import EvalResult, evaluate
 from li_seg.layers.diagnostics import collect_diagnostics
@@ -296,9 +296,7 @@ def record_evaluation(model_dir, step: int, result: EvalResult, summaries: Summa
     summaries.flush()
     path = pathlib.Path(model_dir) / "eval" / f"metrics-{step}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")  # renamed once whole: a reader never sees a partial file
-    temporary.write_text(json.dumps({k: _nan_to_none(v) for k, v in result.metrics.items()}, indent=2) + "\n")
-    temporary.replace(path)
+    atomic.write_text(path, json.dumps({k: _nan_to_none(v) for k, v in result.metrics.items()}, indent=2) + "\n")
 
 
 def _nan_to_none(value):
