@@ -254,7 +254,8 @@ def main(argv, mode=None) -> int:
     """The command line: flags -> config -> `run`. `mode` fixes --mode (experiments.evaluate / export).
 
     Exit status 0 done, 1 the training diverged, 2 the run could not start or go on (a configuration, data,
-    distribution or storage problem, named with its fix)."""
+    distribution or storage problem, named with its fix), 130 interrupted (Ctrl-C, SIGINT: training saves a
+    checkpoint first)."""
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
     if mode is not None:
@@ -291,6 +292,10 @@ def main(argv, mode=None) -> int:
     except TrainingDivergedError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted: run the same command again to go on (training resumes from its newest checkpoint)",
+              file=sys.stderr)
+        return 130
     except (OSError, tf.errors.OpError) as error:
         message = _explain_failure(error, cfg, model_dir)
         if message is None:

@@ -2,9 +2,9 @@
 
 Tabulates finished runs side by side: each run's last evaluation (MODEL_DIR/eval/metrics-<step>.json: val mIoU
 and per-class IoU) and the last logged mean and maximum LI intensity of each LI layer (TensorBoard scalars
-"li_intensity_mean/<layer>", "li_intensity_max/<layer>"); then, per group of runs that differ only by a
-"-seed<N>" suffix, the mean and the sample standard deviation over seeds. Nothing is re-evaluated: what is
-printed is what the runs recorded.
+"li_intensity_mean/<layer>", "li_intensity_max/<layer>"); then, per group of runs in one directory that differ
+only by a "-seed<N>" suffix, the mean and the sample standard deviation over seeds. Nothing is re-evaluated: what
+is printed is what the runs recorded.
 """
 
 from __future__ import annotations
@@ -40,7 +40,9 @@ def last_intensities(model_dir: pathlib.Path) -> dict[str, float]:
 
 
 def group_name(model_dir: pathlib.Path) -> str:
-    return re.sub(r"-seed\d+$", "", model_dir.name)
+    """PARENT/NAME without its "-seed<N>": the seeds of one run group together; runs of the same name in different
+    directories (pan/resnet101-seed0, cyclenet/resnet101-seed0) do not."""
+    return f"{model_dir.parent.name}/" + re.sub(r"-seed\d+$", "", model_dir.name)
 
 
 def spread(values: list[float], width: int = 6, detail: bool = True) -> str:
@@ -78,7 +80,7 @@ def main(argv: list[str]) -> int:
     print("\nper group (mean +- sample std over seeds):")
     groups: dict[str, list] = {}
     for run in runs:
-        groups.setdefault(group_name(run[0]), []).append(run)
+        groups.setdefault(group_name(run[0].resolve()), []).append(run)
     for name, members in groups.items():
         print(f"  {name:<38} mIoU {spread([100 * m[2]['miou'] for m in members])}")
         for index, class_name in enumerate(class_names):

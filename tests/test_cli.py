@@ -97,6 +97,20 @@ def test_bad_flags_end_with_a_clear_message_and_exit_code_2(args, message, tmp_p
     assert not (tmp_path / "run" / "checkpoints").exists()
 
 
+def test_ctrl_c_ends_with_how_to_go_on_not_a_traceback(tmp_path, capsys, monkeypatch):
+    """The trainer saves a checkpoint on KeyboardInterrupt (tests/test_training.py); the command line then says how
+    to resume and exits 130 (the campaign driver stops its trainer this way)."""
+    from experiments import runner
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "run", interrupted)
+    with flagsaver.flagsaver():
+        code, stderr = run_main(capsys, f"--model_dir={tmp_path / 'run'}")
+    assert code == 130 and "interrupted: run the same command again to go on" in stderr
+
+
 def test_li_only_finetuning_needs_a_model_with_li_layers(tmp_path, capsys):
     stage1 = tmp_path / "stage1" / "checkpoints"
     stage1.mkdir(parents=True)

@@ -30,7 +30,7 @@ def test_groups_seeds_and_reports_mean_and_spread(tmp_path, capsys):
     assert compare_runs.main([str(tmp_path / "li-seed0"), str(tmp_path / "li-seed1")]) == 0
     out = capsys.readouterr().out
     assert "li-seed0                                   600  30.00" in out
-    assert "li  " in out and "mIoU  35.00 +- 7.07 (n=2, 30.00-40.00)" in out
+    assert f"{tmp_path.name}/li  " in out and "mIoU  35.00 +- 7.07 (n=2, 30.00-40.00)" in out
     assert "W_L mean aspp_rate6" in out and "0.0200 0.0400" in out
     assert "W_L max aspp_rate6" in out and "0.0600 0.1200" in out
 
@@ -39,3 +39,12 @@ def test_a_run_without_evaluation_is_named(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     assert compare_runs.main([str(tmp_path / "empty")]) == 2
     assert "has no eval/metrics-*.json" in capsys.readouterr().err
+
+
+def test_runs_of_one_name_in_two_directories_are_two_groups(tmp_path, capsys):
+    _fake_run(tmp_path / "pan" / "resnet101-seed0", 0.30, 0.0)
+    _fake_run(tmp_path / "cyclenet" / "resnet101-seed0", 0.50, 0.0)
+    assert compare_runs.main([str(tmp_path / "pan" / "resnet101-seed0"),
+                              str(tmp_path / "cyclenet" / "resnet101-seed0")]) == 0
+    out = capsys.readouterr().out
+    assert "pan/resnet101" in out and "cyclenet/resnet101" in out and "n=2" not in out

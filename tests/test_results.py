@@ -3,8 +3,10 @@
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -38,12 +40,27 @@ def test_plan_is_seed_major_in_protocol_order(tmp_path):
         protocol.select_arms(["pan/fpa"])
 
 
-def test_every_method_has_its_papers_baseline_and_shares_its_backbone():
-    for arm in protocol.ARMS:
-        if arm.baseline:
-            baseline = protocol.ARMS_BY_NAME[f"{arm.paper}/{arm.baseline}"]
-            assert baseline.baseline is None
-            assert arm.overrides.get("model.backbone.name") == baseline.overrides.get("model.backbone.name")
+def test_every_method_has_its_papers_baseline_and_shares_its_backbone_data_and_training():
+    """Compared on the configs the runs get (the paper's ablation with the protocol's overrides), so that a backbone
+    the protocol leaves at the paper's default is compared too; a method's backbone differs only by its own layers."""
+    from experiments import papers
+
+    def run_config(arm):
+        return config_lib.override(papers.get_experiment(arm.paper, arm.ablation),
+                                   {**protocol.COMMON_OVERRIDES, **arm.overrides})
+
+    methods = [arm for arm in protocol.ARMS if arm.baseline]
+    assert {arm.paper for arm in methods} == {arm.paper for arm in protocol.ARMS} and len(methods) == 8
+    for arm in methods:
+        baseline = protocol.ARMS_BY_NAME[f"{arm.paper}/{arm.baseline}"]
+        assert baseline.baseline is None
+        method_config, baseline_config = run_config(arm), run_config(baseline)
+        backbone = config_lib.to_dict(method_config.model.backbone)
+        differ = {key for key, value in config_lib.to_dict(baseline_config.model.backbone).items()
+                  if backbone[key] != value}
+        assert differ <= {"inhibition", "inhibition_positions", "smoothing"}, (arm.name, differ)
+        assert backbone["name"] == ("mobilenet_v2" if arm.paper == "li_convs" else "resnet18")
+        assert method_config.data == baseline_config.data and method_config.train == baseline_config.train
 
 
 def test_command_is_the_protocol_with_the_arms_and_settings_changes(tmp_path):
@@ -58,25 +75,52 @@ def test_command_is_the_protocol_with_the_arms_and_settings_changes(tmp_path):
     assert overrides["train.eval_every_steps"] == overrides["train.checkpoint_every_steps"] == 3
 
 
-def test_lock_refuses_a_live_driver_and_takes_a_stale_one(tmp_path):
+HOLDER = """
+import pathlib, sys, time
+sys.path.insert(0, sys.argv[1])
+from scripts.results import driver
+lock = driver.Lock(pathlib.Path(sys.argv[2]))
+lock.acquire()
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+def test_the_lock_is_the_kernels_not_a_process_id(tmp_path):
+    """A live holder is refused and named; process ids left in a file nobody locks (one reused by another
+    process, here our parent's) and a file that is not the driver's are not a holder."""
     lock = driver.Lock(tmp_path)
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    for leftover in (json.dumps({"driver": os.getppid(), "trainer": os.getppid()}), "[1, 2]", "\x00garbage"):
+        lock.path.write_text(leftover)
+        assert not lock.held()
+        lock.acquire()
+        assert json.loads(lock.path.read_text()) == {"driver": os.getpid(), "trainer": None}
+        lock.release()
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(ROOT), str(tmp_path)], stdout=subprocess.PIPE,
+                              text=True)
     try:
-        lock.path.write_text(json.dumps({"driver": sleeper.pid, "trainer": None}))
-        with pytest.raises(RuntimeError, match=f"another driver holds .*{sleeper.pid}"):
+        assert holder.stdout.readline().strip() == "held"
+        assert lock.held()
+        with pytest.raises(RuntimeError, match=f"another driver holds .*{holder.pid}.*kill {holder.pid}"):
             lock.acquire()
     finally:
-        sleeper.kill()
-        sleeper.wait()
-    lock.acquire()  # its holder is gone: stale
-    assert json.loads(lock.path.read_text()) == {"driver": os.getpid(), "trainer": None}
+        holder.kill()
+        holder.wait()
+    assert not lock.held()  # the kernel freed it with its holder; the file is still there
+    lock.acquire()
+    lock.release()
 
 
-def test_usage_errors_name_the_problem():
+def test_usage_errors_name_the_problem(tmp_path):
     assert "usage: python -m scripts.results.driver run|status" in _run(
         "scripts.results.driver", "--out=x", check=False).stderr
     bad = _run("scripts.results.driver", "status", "--out=x", "--arms=pan/nope", check=False)
     assert bad.returncode == 2 and "unknown arm(s) pan/nope" in bad.stderr
+    same = _run("scripts.results.driver", "run", f"--out={tmp_path}", f"--records={tmp_path}/.", check=False)
+    assert same.returncode == 2 and "is --out: give the records their own directory" in same.stderr
+    assert not list(tmp_path.iterdir())
+    idle = _run("scripts.results.driver", "pause", f"--out={tmp_path}", check=False)
+    assert idle.returncode == 1 and "no trainer is running" in idle.stderr
 
 
 @pytest.mark.slow
@@ -108,7 +152,7 @@ def test_two_tiny_runs_skip_resume_and_make_the_page(tmp_path):
     assert "- li_convs/mnv2_aspp seed 1: not started" in text
     baseline = json.loads((out / "li_convs" / "mnv2_aspp-seed0" / "eval" / "metrics-2.json").read_text())
     difference = 100 * (recorded["miou"] - baseline["miou"])
-    assert f"| li_convs | mnv2_aspp (baseline) | mobilenet_v2 | 1 | {100 * baseline['miou']:.2f} |" in text
+    assert f"| li_convs | mnv2_aspp (baseline) | mobilenet_v2 | 1 | {100 * baseline['miou']:.2f} | s0: " in text
     assert f"| {difference:+.2f} (one seed) |" in text
     rows = {line.split(" | ")[1]: line for line in text.splitlines() if line.startswith("| li_convs |")}
     assert "| 2.56 |" in rows["mnv2_aspp (baseline)"] and "| 2.57 |" in rows["li_mnv2_li_aspp"]  # parameters (M)
@@ -155,7 +199,8 @@ def test_the_driver_skips_finished_runs_resumes_the_rest_and_goes_on_after_a_fai
     assert "FAILED" in log and "li_mnv2_li_aspp-seed0 (exit 3)" in log and "mnv2_aspp-seed1 (from step 5)" in log
     assert not (out / "driver.lock").exists()
     status = driver.status(runs, settings)
-    assert "finished  mIoU 50.00" in status[0] and "started, no checkpoint yet" in status[1]
+    assert "finished  mIoU 50.00" in status[0]
+    assert "failed (exit 3) started, no checkpoint yet; see its driver.log" in status[1]
     # Records: the finished runs copied (the ones finished before records were kept too); a campaign on another
     # machine (a new, empty --out) starts only what is not recorded.
     records = tmp_path / "records"
@@ -199,7 +244,7 @@ def test_the_page_from_recorded_runs(tmp_path):
 
     out = tmp_path / "runs"
     values = {("mnv2_aspp", 0): 0.40, ("mnv2_aspp", 1): 0.44, ("li_mnv2_li_aspp", 0): 0.43,
-              ("li_mnv2_li_aspp", 1): 0.49}
+              ("li_mnv2_li_aspp", 1): 0.49, ("li_mnv2_li_aspp", 2): 0.50}  # seed 2 of the baseline not finished
     for (ablation, seed), miou in values.items():
         _recorded_run(out / "li_convs" / f"{ablation}-seed{seed}", ablation, seed, miou, [(1, miou / 2), (2, miou)],
                       0.01 * (seed + 1) if ablation.startswith("li_") else None)
@@ -211,45 +256,92 @@ def test_the_page_from_recorded_runs(tmp_path):
     text = target.read_text()
     differences = [3.0, 5.0]  # paired by seed, in points
     half = stats.t.ppf(0.975, 1) * np.std(differences, ddof=1) / np.sqrt(2)
-    baseline = ("| li_convs | mnv2_aspp (baseline) | mobilenet_v2 | 2 | 42.00 +- 2.83 | 40.00, 44.00 | - | 80.00 "
-                "| 2.56 | 10.0 |")
-    interval = f"[{4 - half:+.2f}, {4 + half:+.2f}]"
-    method = f"| li_convs | li_mnv2_li_aspp | mobilenet_v2 | 2 | 46.00 +- 4.24 | 43.00, 49.00 | +4.00 {interval}"
+    baseline = ("| li_convs | mnv2_aspp (baseline) | mobilenet_v2 | 2 | 42.00 +- 2.83 | s0: 40.00, s1: 44.00 | - | "
+                "80.00 | 2.56 | 10.0 |")
+    interval = f"[{4 - half:+.2f}, {4 + half:+.2f}] (2 seeds paired)"
+    method = (f"| li_convs | li_mnv2_li_aspp | mobilenet_v2 | 3 | 47.33 +- 3.79 | s0: 43.00, s1: 49.00, s2: 50.00 | "
+              f"+4.00 {interval}")  # the difference over the two seeds both arms finished
     assert baseline in text and method in text
-    assert "- li_convs/li_mnv2_li_aspp (mean over 2 seed(s)): li_intensity_mean: rb10 0.015" in text
+    assert "- li_convs/li_mnv2_li_aspp (mean over 3 seed(s)): li_intensity_mean: rb10 0.02" in text
     assert "- li_convs/mnv2_aspp seed 2: not started" in text
-    assert "- li_convs/li_mnv2_li_aspp seed 2: not started" in text
-    assert "| c0 | 42.00 | 46.00 |" in text  # per-class IoU, mean over seeds
+    assert "li_mnv2_li_aspp seed 2:" not in text.split("## Runs not finished")[1]
+    assert "| c0 | 42.00 | 47.33 |" in text  # per-class IoU, mean over seeds
     assert [run.curve for run in arms[0].runs.values()] == [[(1, 20.0), (2, 40.0)], [(1, 22.0), (2, 44.0)]]
     for name in ("miou_differences.png", "validation_curves.png"):
         assert (figures / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (out / "li_convs" / "mnv2_aspp-seed0" / "config.json").unlink()  # a record damaged by hand
+    with pytest.raises(page.RecordError, match="mnv2_aspp-seed0 is finished but its record cannot be read.*"
+                       "config.json.*Fix: delete that directory and run the driver again"):
+        page.collect(runs, settings)
 
 
-def test_a_killed_driver_takes_its_trainer_along_and_releases_the_lock(tmp_path):
-    """SIGTERM while a run trains (a stand-in trainer that sleeps, paused first as `pause` leaves it): the driver
-    ends within seconds, its trainer too, the lock is gone, and the log says how to resume."""
-    import signal
-    import time
+SLEEPING_TRAINER = """
+import pathlib, sys, time
+try:
+    time.sleep(600)
+except KeyboardInterrupt:  # as the trainer does on SIGINT: save a checkpoint, then stop
+    pathlib.Path(sys.argv[1], "saved-on-sigint").write_text("")
+    sys.exit(130)
+"""
 
-    out = tmp_path / "runs"
-    script = ("import sys, time; sys.path.insert(0, %r); from scripts.results import driver; "
-              "driver.train_command = lambda run, settings: [sys.executable, '-c', 'import time; time.sleep(600)']; "
-              "sys.exit(driver.run_all(__import__('pathlib').Path(%r), driver.plan(__import__('pathlib').Path(%r), "
-              "driver.protocol.select_arms(['li_convs']), [0]), driver.Settings()))") % (str(ROOT), str(out), str(out))
+
+def _driver_with_a_sleeping_trainer(out):
+    """A driver process whose trainer sleeps (it marks a SIGINT in OUT); returns (driver, trainer's pid, lock)."""
+    script = ("import sys, pathlib; sys.path.insert(0, %r); from scripts.results import driver; "
+              "driver.train_command = lambda run, settings: [sys.executable, '-c', %r, %r]; out = pathlib.Path(%r); "
+              "sys.exit(driver.run_all(out, driver.plan(out, driver.protocol.select_arms(['li_convs']), [0]), "
+              "driver.Settings()))") % (str(ROOT), SLEEPING_TRAINER, str(out), str(out))
     process = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
     lock = driver.Lock(out)
     deadline = time.monotonic() + 60
     while not lock.read().get("trainer") and time.monotonic() < deadline:
         time.sleep(0.1)
-    trainer = lock.read()["trainer"]
+    return process, lock.read()["trainer"], lock
+
+
+def _gone(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_a_stopped_driver_stops_its_trainer_with_sigint_and_releases_the_lock(tmp_path):
+    """SIGTERM while a run trains (its trainer paused first, as `pause` leaves it): the trainer gets SIGINT, on
+    which the real one saves a checkpoint; the driver ends within seconds, the lock is free, and the logs and
+    `status` say how to resume."""
+    out = tmp_path / "runs"
+    process, trainer, lock = _driver_with_a_sleeping_trainer(out)
     os.kill(trainer, signal.SIGSTOP)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 128 + signal.SIGTERM
     time.sleep(0.5)
-    with pytest.raises(ProcessLookupError):
-        os.kill(trainer, 0)
-    assert not lock.path.exists()
+    assert _gone(trainer) and (out / "saved-on-sigint").exists()
+    assert not lock.path.exists() and not lock.held()
     assert "stopped (signal 15) during" in (out / "driver.log").read_text()
+    run = driver.plan(out, protocol.select_arms(["li_convs"]), [0])[0]
+    assert driver.state(run, 400) == "started, no checkpoint yet (stopped; run again to resume)"
+
+
+def test_the_trainer_of_a_driver_killed_outright_holds_the_lock_until_it_ends(tmp_path):
+    """SIGKILL gives the driver no chance to stop its trainer: the trainer, which inherited the locked descriptor,
+    keeps a second driver out (and names itself) while it still writes the run's directory."""
+    out = tmp_path / "runs"
+    process, trainer, lock = _driver_with_a_sleeping_trainer(out)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    try:
+        assert lock.held()
+        with pytest.raises(RuntimeError, match=f"process ids {process.pid} {trainer}"):
+            lock.acquire()
+    finally:
+        os.kill(trainer, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while lock.held() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    lock.acquire()
+    lock.release()
 
 
 def test_a_record_copy_cut_short_is_not_a_record(tmp_path, monkeypatch):

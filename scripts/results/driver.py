@@ -6,12 +6,15 @@ time, each in OUT/<paper>/<ablation>-seed<S> with its log in that directory's dr
 Resumable: a run whose final evaluation (eval/metrics-<steps>.json, the trainer's last write) exists is skipped;
 an interrupted run is started again with the same command, which resumes it from its newest checkpoint (at most
 `train.checkpoint_every_steps` steps are lost; an evaluation cut short is redone). A run that fails is logged and
-the driver goes on to the next one; the next `run` tries it again. Kill the driver (or its process group) at any
-time; `run` again resumes. One driver per OUT: OUT/driver.lock holds the driver's and its trainer's process ids and
-a second driver is refused while either lives.
+the driver goes on to the next one; the next `run` tries it again. Stop the driver at any time (Ctrl-C, kill): it
+stops its trainer with SIGINT, on which the trainer saves a checkpoint, waits for it, and `run` again resumes (the
+trainer runs in its own session, so a terminal's Ctrl-C reaches it once, through the driver). One driver per OUT:
+OUT/driver.lock is locked (flock) by the driver and by its trainer, which inherits the locked descriptor, so a
+second driver is refused while either lives, however the other ended (a driver killed with SIGKILL leaves its
+trainer to finish its run, still holding the lock).
 
   run     start or resume every unfinished run (in the background: setsid nohup python -m ... run ... &)
-  status  each run's state: finished (mIoU), at step N, failed (last lines of its log), not started
+  status  each run's state: finished (mIoU), at step N, stopped, failed (exit status, its error line), not started
   pause   stop the running trainer (SIGSTOP) so that a benchmark has the cores; `resume` continues it (SIGCONT)
 
 Records (--records=DIR, e.g. docs/results/runs, committed): each finished run's config.json, eval/metrics-*.json
@@ -25,6 +28,7 @@ and `scripts.results.page --out=DIR` rebuilds the page from the records alone.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import os
 import pathlib
@@ -146,47 +150,74 @@ def settings_from_flags() -> tuple[pathlib.Path, list[Run], Settings]:
     return out, plan(out, arms, seeds), settings
 
 
-def _alive(pid: Optional[int]) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class Lock:
-    """OUT/driver.lock: {"driver": pid, "trainer": pid or null}. A lock whose processes are all gone is stale."""
+    """OUT/driver.lock, locked with flock(2) by the driver and by its trainer (which inherits the descriptor): the
+    kernel takes it atomically and frees it when both have closed it, however they ended, so no process id is
+    trusted (one may have been reused). The file's text, {"driver": pid, "trainer": pid or null}, only names whom
+    to wait for and whom `pause` / `resume` signal while the lock is held."""
 
     def __init__(self, out: pathlib.Path):
         self.path = out / "driver.lock"
+        self._file = None
 
     def read(self) -> dict:
+        """The process ids written in the lock file ({} for none, or for a file that is not the driver's)."""
         try:
-            return json.loads(self.path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+            held = json.loads(self.path.read_text())
+        except (FileNotFoundError, UnicodeDecodeError, json.JSONDecodeError):
             return {}
+        return {key: value for key, value in held.items() if isinstance(value, int)} if isinstance(held, dict) else {}
 
-    def holders(self) -> list[int]:
-        held = self.read()
-        return [pid for pid in (held.get("driver"), held.get("trainer")) if _alive(pid)]
+    def held(self) -> bool:
+        """Whether a driver, or the trainer it left, holds the lock now."""
+        try:
+            with open(self.path) as probe:
+                fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except FileNotFoundError:
+            return False
+        except BlockingIOError:
+            return True
+        return False
 
     def acquire(self) -> None:
-        live = [pid for pid in self.holders() if pid != os.getpid()]
-        if live:
-            raise RuntimeError(f"another driver holds {self.path} (live process ids {live}); wait for it, or stop "
-                               f"it (kill {' '.join(map(str, live))}) and run again: it resumes")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            file = open(self.path, "a+")
+            try:
+                fcntl.flock(file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                file.close()
+                ids = " ".join(str(pid) for pid in self.read().values())
+                raise RuntimeError(f"another driver holds {self.path} (process ids {ids or 'not written yet'}); "
+                                   f"wait for it, or stop it (kill {ids or 'PID'}) and run again: it resumes") from None
+            try:
+                current = os.stat(self.path).st_ino == os.fstat(file.fileno()).st_ino
+            except FileNotFoundError:
+                current = False
+            if current:
+                break
+            file.close()  # its holder released and removed it meanwhile: lock the file now at the path
+        self._file = file
         self.write(None)
 
+    def fileno(self) -> int:
+        return self._file.fileno()
+
     def write(self, trainer: Optional[int]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps({"driver": os.getpid(), "trainer": trainer}))
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(json.dumps({"driver": os.getpid(), "trainer": trainer}))
+        self._file.flush()
 
     def release(self) -> None:
         self.path.unlink(missing_ok=True)
+        self._file.close()
+        self._file = None
+
+
+# The driver's last line in a run's driver.log once its trainer has ended: `status` reads the run's state from it.
+EXITED = "# driver: the trainer exited with status "
+STOPPED = "# driver: stopped the trainer (it saves a checkpoint on SIGINT); run again to resume"
 
 
 def _log(out: pathlib.Path, message: str) -> None:
@@ -207,12 +238,15 @@ def run_all(out: pathlib.Path, runs: list[Run], settings: Settings,
     stopping: list[int] = []
 
     def stop(signum, frame):
-        """The trainer goes with the driver (no orphan keeps writing a run's directory): it is signalled here and
-        reaped by the wait below (a Popen.wait inside the handler would deadlock on the one in progress)."""
+        """The trainer stops with the driver (no orphan keeps writing a run's directory): SIGINT, on which it saves a
+        checkpoint, is sent here once (a second would cut the save short) and the trainer is reaped by the wait
+        below (a Popen.wait inside the handler would deadlock on the one in progress)."""
+        if stopping:
+            return
         stopping.append(signum)
         if trainer is None:
             raise SystemExit(128 + signum)
-        for signal_number in (signal.SIGCONT, signal.SIGTERM):  # a paused trainer must run to die
+        for signal_number in (signal.SIGCONT, signal.SIGINT):  # a paused trainer must run to save and stop
             try:
                 os.kill(trainer.pid, signal_number)
             except ProcessLookupError:
@@ -236,9 +270,11 @@ def run_all(out: pathlib.Path, runs: list[Run], settings: Settings,
             with open(run.model_dir / "driver.log", "a") as log:
                 log.write(f"\n$ {' '.join(command)}\n")
                 log.flush()
-                trainer = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+                trainer = subprocess.Popen(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                                           pass_fds=(lock.fileno(),), start_new_session=True)
                 lock.write(trainer.pid)
                 code = trainer.wait()
+                log.write(f"\n{STOPPED if stopping else EXITED + str(code)}\n")
             trainer = None
             if stopping:
                 _log(out, f"stopped (signal {stopping[0]}) during {run.model_dir}: run again to resume it")
@@ -257,28 +293,35 @@ def run_all(out: pathlib.Path, runs: list[Run], settings: Settings,
     return failed
 
 
+def state(run: Run, steps: int) -> str:
+    """finished (its mIoU), failed (exit status and the trainer's error line), stopped or running at step N, or not
+    started: from the run's final metrics file and the lines the driver leaves in its driver.log."""
+    if finished(run, steps):
+        metrics = json.loads((run.model_dir / "eval" / f"metrics-{steps}.json").read_text())
+        return f"finished  mIoU {100 * metrics['miou']:.2f}"
+    if not (run.model_dir / "driver.log").exists():
+        return "not started"
+    step = latest_step(run)
+    progress = f"at step {step}" if step is not None else "started, no checkpoint yet"
+    lines = (run.model_dir / "driver.log").read_text(errors="replace").strip().splitlines()
+    last = lines[-1] if lines else ""
+    if last == STOPPED:
+        return f"{progress} (stopped; run again to resume)"
+    if last.startswith(EXITED):
+        errors = [line for line in lines if line.startswith("error:") or "Error" in line]
+        reason = f": {errors[-1][:120]}" if errors else ""
+        return f"failed (exit {last.removeprefix(EXITED)}) {progress}; see its driver.log{reason}"
+    return progress
+
+
 def status(runs: list[Run], settings: Settings) -> list[str]:
-    lines = []
-    for run in runs:
-        if finished(run, settings.steps):
-            metrics = json.loads((run.model_dir / "eval" / f"metrics-{settings.steps}.json").read_text())
-            state = f"finished  mIoU {100 * metrics['miou']:.2f}"
-        elif (run.model_dir / "driver.log").exists():
-            step = latest_step(run)
-            state = f"at step {step}" if step is not None else "started, no checkpoint yet"
-            tail = (run.model_dir / "driver.log").read_text().strip().splitlines()[-1:]
-            if tail and ("Error" in tail[0] or "error" in tail[0]):
-                state += f"  last log line: {tail[0][:120]}"
-        else:
-            state = "not started"
-        lines.append(f"{str(run.model_dir):<60} {state}")
-    return lines
+    return [f"{str(run.model_dir):<60} {state(run, settings.steps)}" for run in runs]
 
 
 def signal_trainer(out: pathlib.Path, signum: int) -> int:
-    held = Lock(out).read()
-    pid = held.get("trainer")
-    if not _alive(pid):
+    lock = Lock(out)
+    pid = lock.read().get("trainer")
+    if not lock.held() or pid is None:  # a process id in a lock nobody holds may have been reused
         print(f"no trainer is running under {out}", file=sys.stderr)
         return 1
     os.kill(pid, signum)
@@ -302,8 +345,13 @@ def main(argv: list[str]) -> int:
     if command == "status":
         print("\n".join(status(runs, settings)))
         return 0
+    records = pathlib.Path(FLAGS.records).resolve() if FLAGS.records else None
+    if records == out:
+        print(f"error: --records={FLAGS.records} is --out: give the records their own directory (e.g. "
+              "docs/results/runs); a record replaces its directory", file=sys.stderr)
+        return 2
     try:
-        failed = run_all(out, runs, settings, pathlib.Path(FLAGS.records).resolve() if FLAGS.records else None)
+        failed = run_all(out, runs, settings, records)
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

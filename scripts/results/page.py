@@ -99,14 +99,23 @@ def network(model_dir: pathlib.Path) -> tuple[int, str]:
     return count, cfg.model.backbone.name
 
 
+class RecordError(Exception):
+    """A finished run's record cannot be read; the message names it and the fix."""
+
+
 def collect(runs: list[driver.Run], settings: driver.Settings) -> list[ArmResult]:
     by_arm: dict[str, ArmResult] = {}
     for run in runs:
         result = by_arm.setdefault(run.arm.name, ArmResult(run.arm, {}, None, None))
         if driver.finished(run, settings.steps):
-            result.runs[run.seed] = read_run(run, settings.steps)
-            if result.parameters is None:
-                result.parameters, result.backbone = network(run.model_dir)
+            try:
+                result.runs[run.seed] = read_run(run, settings.steps)
+                if result.parameters is None:
+                    result.parameters, result.backbone = network(run.model_dir)
+            except (OSError, ValueError, KeyError, TypeError) as error:  # ConfigError is a ValueError
+                raise RecordError(f"{run.model_dir} is finished but its record cannot be read ({error}). Fix: "
+                                  "delete that directory and run the driver again: it copies the run's record "
+                                  "anew, or trains it again if the run is gone") from None
     return list(by_arm.values())
 
 
@@ -127,7 +136,9 @@ def _difference_text(difference) -> str:
     if difference is None:
         return "-"
     mean, half, pairs = difference
-    return f"{mean:+.2f} (one seed)" if half is None else f"{mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}]"
+    if half is None:
+        return f"{mean:+.2f} (one seed)"
+    return f"{mean:+.2f} [{mean - half:+.2f}, {mean + half:+.2f}] ({pairs} seeds paired)"
 
 
 def _mean(values) -> Optional[float]:
@@ -152,7 +163,7 @@ def main_table(arms: list[ArmResult]) -> list[str]:
         lines.append(
             f"| {result.arm.paper} | {role} | {result.backbone or '-'} | {len(runs)} | "
             f"{spread([r.miou for r in runs], width=1, detail=False)} | "
-            f"{', '.join(f'{r.miou:.2f}' for r in runs) or '-'} | {_difference_text(difference)} | "
+            f"{', '.join(f's{r.seed}: {r.miou:.2f}' for r in runs) or '-'} | {_difference_text(difference)} | "
             f"{_fmt(_mean(r.pixel_accuracy for r in runs))} | "
             f"{_fmt(None if result.parameters is None else result.parameters / 1e6, '.2f')} | "
             f"{_fmt(_mean(r.images_per_second for r in runs), '.1f')} |")
@@ -206,11 +217,8 @@ def learned_section(arms: list[ArmResult]) -> list[str]:
 
 
 def not_finished(runs: list[driver.Run], settings: driver.Settings) -> list[str]:
-    lines = []
-    for line, run in zip(driver.status(runs, settings), runs):
-        if not driver.finished(run, settings.steps):
-            lines.append(f"- {run.arm.name} seed {run.seed}: {line.split(maxsplit=1)[1]}")
-    return lines
+    return [f"- {run.arm.name} seed {run.seed}: {driver.state(run, settings.steps)}"
+            for run in runs if not driver.finished(run, settings.steps)]
 
 
 def plot_differences(arms: list[ArmResult], path: pathlib.Path) -> None:
@@ -291,7 +299,11 @@ def main(argv: list[str]) -> int:
     except ValueError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    arms = collect(runs, settings)
+    try:
+        arms = collect(runs, settings)
+    except RecordError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     finished = [run for run in runs if driver.finished(run, settings.steps)]
     if not finished:
         print(f"error: no run under {out} is finished (python -m scripts.results.driver status --out={out})",

@@ -13,6 +13,9 @@ Where this departs from a paper's recipe and why (BUILD_NOTES 20):
 - Adam at epsilon 1e-7 for every paper, the LI paper's included: its 0.01 (research/deeplab's) divides gradients of
   the inhibition intensities W_L near 2e-4 by 0.01, so W_L moves 50x slower than lr and stays at its 1e-4
   initialisation for a run this short (BUILD_NOTES 9.4); at 1e-7 it moves at about lr per step.
+- LI-Convs' paper trains 120 epochs and then fine-tunes only the LI weights W_L for 40 more (`--finetune=li_only`).
+  Neither fits the equal budget: its LI arm is the first stage alone, 8.7 epochs long, so the table cannot show what
+  the LI-only stage adds, nor W_L after a full-length first stage.
 - CycleNet's ResNet-18 keeps the torchvision layout's dilation (block3 at rates 1, 2; block4 at 2, 4), pinned: the
   campaign started before issue 26 made the paper's sentence the default (every unit at 2, then 4), and all three
   arms share it.
