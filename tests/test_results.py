@@ -211,6 +211,7 @@ def test_the_driver_skips_finished_runs_resumes_the_rest_and_goes_on_after_a_fai
     (records / "li_convs" / "mnv2_aspp-seed1" / "eval" / "metrics-7.json").unlink()
     elsewhere = tmp_path / "elsewhere"
     elsewhere_runs = driver.plan(elsewhere, protocol.select_arms(["li_convs"]), [0, 1])
+    assert driver.status(elsewhere_runs, settings, elsewhere, records)[1].endswith("finished  mIoU 50.00 (recorded)")
     assert driver.run_all(elsewhere, elsewhere_runs, settings, records) == 0 and started[7:] == ["mnv2_aspp-seed1"]
 
 

@@ -15,6 +15,7 @@ trainer to finish its run, still holding the lock).
 
   run     start or resume every unfinished run (in the background: setsid nohup python -m ... run ... &)
   status  each run's state: finished (mIoU), at step N, stopped, failed (exit status, its error line), not started
+          (with --records, a run found only there: its record's, marked "recorded")
   pause   stop the running trainer (SIGSTOP) so that a benchmark has the cores; `resume` continues it (SIGCONT)
 
 Records (--records=DIR, e.g. docs/results/runs, committed): each finished run's config.json, eval/metrics-*.json
@@ -314,8 +315,18 @@ def state(run: Run, steps: int) -> str:
     return progress
 
 
-def status(runs: list[Run], settings: Settings) -> list[str]:
-    return [f"{str(run.model_dir):<60} {state(run, settings.steps)}" for run in runs]
+def status(runs: list[Run], settings: Settings, out: Optional[pathlib.Path] = None,
+           records: Optional[pathlib.Path] = None) -> list[str]:
+    """One line per run: its state in `out`, or its record's (marked "recorded") when only `records` has it."""
+    lines = []
+    for run in runs:
+        shown = run
+        if records is not None and not finished(run, settings.steps):
+            record = record_of(run, out, records)
+            shown = record if finished(record, settings.steps) else run
+        lines.append(f"{str(run.model_dir):<60} {state(shown, settings.steps)}"
+                     + (" (recorded)" if shown is not run else ""))
+    return lines
 
 
 def signal_trainer(out: pathlib.Path, signum: int) -> int:
@@ -342,10 +353,10 @@ def main(argv: list[str]) -> int:
     command = argv[1]
     if command in ("pause", "resume"):
         return signal_trainer(out, signal.SIGSTOP if command == "pause" else signal.SIGCONT)
-    if command == "status":
-        print("\n".join(status(runs, settings)))
-        return 0
     records = pathlib.Path(FLAGS.records).resolve() if FLAGS.records else None
+    if command == "status":
+        print("\n".join(status(runs, settings, out, records)))
+        return 0
     if records == out:
         print(f"error: --records={FLAGS.records} is --out: give the records their own directory (e.g. "
               "docs/results/runs); a record replaces its directory", file=sys.stderr)
