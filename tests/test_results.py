@@ -94,14 +94,14 @@ def test_the_lock_is_the_kernels_not_a_process_id(tmp_path):
         lock.path.write_text(leftover)
         assert not lock.held()
         lock.acquire()
-        assert json.loads(lock.path.read_text()) == {"driver": os.getpid(), "trainer": None}
+        assert json.loads(lock.path.read_text()) == {"driver": os.getpid(), "trainer": None, "run": None}
         lock.release()
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(ROOT), str(tmp_path)], stdout=subprocess.PIPE,
                               text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
         assert lock.held()
-        with pytest.raises(RuntimeError, match=f"another driver holds .*{holder.pid}.*kill {holder.pid}"):
+        with pytest.raises(RuntimeError, match=f"another driver holds .*{holder.pid}.*stop it with kill {holder.pid}"):
             lock.acquire()
     finally:
         holder.kill()
@@ -197,8 +197,8 @@ def test_the_driver_skips_finished_runs_resumes_the_rest_and_goes_on_after_a_fai
     assert started[4:] == ["li_mnv2_li_aspp-seed0", "mnv2_aspp-seed1"]  # the failure did not stop the campaign
     log = (out / "driver.log").read_text()
     assert "FAILED" in log and "li_mnv2_li_aspp-seed0 (exit 3)" in log and "mnv2_aspp-seed1 (from step 5)" in log
-    assert not (out / "driver.lock").exists()
-    status = driver.status(runs, settings)
+    assert not driver.Lock(out).held()
+    status = driver.status(runs, settings, out)
     assert "finished  mIoU 50.00" in status[0]
     assert "failed (exit 3) started, no checkpoint yet; see its driver.log" in status[1]
     # Records: the finished runs copied (the ones finished before records were kept too); a campaign on another
@@ -272,13 +272,14 @@ def test_the_page_from_recorded_runs(tmp_path):
         assert (figures / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     (out / "li_convs" / "mnv2_aspp-seed0" / "config.json").unlink()  # a record damaged by hand
     with pytest.raises(page.RecordError, match="mnv2_aspp-seed0 is finished but its record cannot be read.*"
-                       "config.json.*Fix: delete that directory and run the driver again"):
+                       "config.json.*Fix: if it is committed, restore it .*otherwise delete that directory"):
         page.collect(runs, settings)
 
 
 SLEEPING_TRAINER = """
 import pathlib, sys, time
 try:
+    pathlib.Path(sys.argv[1], "ready").write_text("")
     time.sleep(600)
 except KeyboardInterrupt:  # as the trainer does on SIGINT: save a checkpoint, then stop
     pathlib.Path(sys.argv[1], "saved-on-sigint").write_text("")
@@ -286,16 +287,28 @@ except KeyboardInterrupt:  # as the trainer does on SIGINT: save a checkpoint, t
 """
 
 
-def _driver_with_a_sleeping_trainer(out):
-    """A driver process whose trainer sleeps (it marks a SIGINT in OUT); returns (driver, trainer's pid, lock)."""
+STUBBORN_TRAINER = """
+import pathlib, sys, time
+pathlib.Path(sys.argv[1], "ready").write_text("")
+while True:
+    try:
+        time.sleep(600)
+    except KeyboardInterrupt:  # a trainer that hangs instead of saving and stopping
+        pass
+"""
+
+
+def _driver_with_a_sleeping_trainer(out, trainer_script=SLEEPING_TRAINER):
+    """A driver process whose trainer sleeps (it marks a SIGINT in OUT); returns (driver, trainer's pid, lock) once
+    the trainer waits for signals."""
     script = ("import sys, pathlib; sys.path.insert(0, %r); from scripts.results import driver; "
               "driver.train_command = lambda run, settings: [sys.executable, '-c', %r, %r]; out = pathlib.Path(%r); "
               "sys.exit(driver.run_all(out, driver.plan(out, driver.protocol.select_arms(['li_convs']), [0]), "
-              "driver.Settings()))") % (str(ROOT), SLEEPING_TRAINER, str(out), str(out))
-    process = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT)
+              "driver.Settings()))") % (str(ROOT), trainer_script, str(out), str(out))
+    process = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stderr=subprocess.PIPE, text=True)
     lock = driver.Lock(out)
     deadline = time.monotonic() + 60
-    while not lock.read().get("trainer") and time.monotonic() < deadline:
+    while not (out / "ready").exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     return process, lock.read()["trainer"], lock
 
@@ -319,10 +332,26 @@ def test_a_stopped_driver_stops_its_trainer_with_sigint_and_releases_the_lock(tm
     assert process.wait(timeout=30) == 128 + signal.SIGTERM
     time.sleep(0.5)
     assert _gone(trainer) and (out / "saved-on-sigint").exists()
-    assert not lock.path.exists() and not lock.held()
+    assert not lock.held() and lock.read() == {"driver": process.pid}
     assert "stopped (signal 15) during" in (out / "driver.log").read_text()
     run = driver.plan(out, protocol.select_arms(["li_convs"]), [0])[0]
     assert driver.state(run, 400) == "started, no checkpoint yet (stopped; run again to resume)"
+
+
+def test_a_trainer_that_does_not_stop_is_waited_for_then_killed_on_the_third_signal(tmp_path):
+    out = tmp_path / "runs"
+    process, trainer, lock = _driver_with_a_sleeping_trainer(out, STUBBORN_TRAINER)
+    process.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    assert process.poll() is None and not _gone(trainer)  # still waiting for the trainer to save
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 128 + signal.SIGTERM
+    assert "stopping: waiting for trainer" in process.stderr.read()
+    assert _gone(trainer) and not lock.held()
+    run = driver.plan(out, protocol.select_arms(["li_convs"]), [0])[0]
+    assert driver.state(run, 400).startswith(f"failed (exit {-signal.SIGKILL})")  # killed: it saved nothing
 
 
 def test_the_trainer_of_a_driver_killed_outright_holds_the_lock_until_it_ends(tmp_path):
@@ -330,17 +359,21 @@ def test_the_trainer_of_a_driver_killed_outright_holds_the_lock_until_it_ends(tm
     keeps a second driver out (and names itself) while it still writes the run's directory."""
     out = tmp_path / "runs"
     process, trainer, lock = _driver_with_a_sleeping_trainer(out)
+    run = driver.plan(out, protocol.select_arms(["li_convs"]), [0])[0]
+    assert lock.training() == run.model_dir
+    assert driver.state(run, 400, lock.training()) == "training, started, no checkpoint yet"
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     try:
         assert lock.held()
-        with pytest.raises(RuntimeError, match=f"process ids {process.pid} {trainer}"):
+        with pytest.raises(RuntimeError, match=f"process ids {process.pid} {trainer}.*kill -INT {trainer}"):
             lock.acquire()
     finally:
         os.kill(trainer, signal.SIGKILL)
     deadline = time.monotonic() + 30
     while lock.held() and time.monotonic() < deadline:
         time.sleep(0.1)
+    assert driver.state(run, 400, lock.training()).endswith("(interrupted: its driver is gone; run again to resume)")
     lock.acquire()
     lock.release()
 
@@ -362,11 +395,16 @@ def test_a_record_copy_cut_short_is_not_a_record(tmp_path, monkeypatch):
 
     monkeypatch.setattr(driver.shutil, "copy2", copy_then_stop)
     with pytest.raises(KeyboardInterrupt):
-        driver.archive(run, out, records)
+        driver.archive(run, out, records, 7)
     record = driver.record_of(run, out, records)
     assert not record.model_dir.exists() and not driver.finished(record, 7)
     monkeypatch.setattr(driver.shutil, "copy2", real_copy)
-    driver.archive(run, out, records)
+    driver.archive(run, out, records, 7)
     assert sorted(str(p.relative_to(record.model_dir)) for p in record.model_dir.rglob("*") if p.is_file()) == [
         "config.json", "eval/metrics-7.json", "train/events.out.tfevents.1.host.2.v2"]
     assert not record.model_dir.with_name(record.model_dir.name + ".partial").exists()
+    # A run of another length (a tiny test pointed at the committed records) does not replace the record.
+    (run.model_dir / "eval" / "metrics-2.json").write_text("{}")
+    driver.archive(run, out, records, 2)
+    assert not (record.model_dir / "eval" / "metrics-2.json").exists()
+    assert "not recorded:" in (out / "driver.log").read_text()

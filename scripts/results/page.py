@@ -112,10 +112,11 @@ def collect(runs: list[driver.Run], settings: driver.Settings) -> list[ArmResult
                 result.runs[run.seed] = read_run(run, settings.steps)
                 if result.parameters is None:
                     result.parameters, result.backbone = network(run.model_dir)
-            except (OSError, ValueError, KeyError, TypeError) as error:  # ConfigError is a ValueError
-                raise RecordError(f"{run.model_dir} is finished but its record cannot be read ({error}). Fix: "
-                                  "delete that directory and run the driver again: it copies the run's record "
-                                  "anew, or trains it again if the run is gone") from None
+            except (OSError, ValueError) as error:  # unreadable or undecodable (ConfigError is a ValueError)
+                raise RecordError(f"{run.model_dir} is finished but its record cannot be read ({error}). Fix: if "
+                                  "it is committed, restore it (git checkout -- DIR); otherwise delete that "
+                                  "directory and run the driver again: it copies the run's record anew, or "
+                                  "trains the run again if it is gone") from None
     return list(by_arm.values())
 
 
@@ -217,7 +218,8 @@ def learned_section(arms: list[ArmResult]) -> list[str]:
 
 
 def not_finished(runs: list[driver.Run], settings: driver.Settings) -> list[str]:
-    return [f"- {run.arm.name} seed {run.seed}: {driver.state(run, settings.steps)}"
+    training = driver.Lock(runs[0].model_dir.parents[1]).training() if runs else None  # OUT/<paper>/<run>
+    return [f"- {run.arm.name} seed {run.seed}: {driver.state(run, settings.steps, training)}"
             for run in runs if not driver.finished(run, settings.steps)]
 
 
