@@ -206,10 +206,11 @@ class Trainer:
                     evaluations.append((step, self.evaluate_and_record().metrics))
                     progress.restart(step)
         except (data.DataError, KeyboardInterrupt):
+            done = int(self.step.numpy())  # what the weights hold: a step interrupted on its way back has completed
             if self._sound(batch if step > start else None):
-                logging.warning("interrupted at step %d: saved %s", step, self.keeper.save())
+                logging.warning("interrupted after step %d: saved %s", done, self.keeper.save())
             else:
-                logging.warning("interrupted at step %d: its state is not finite, nothing saved (newest: %s)", step,
+                logging.warning("interrupted after step %d: its state is not finite, nothing saved (newest: %s)", done,
                                 self.keeper.latest)
             raise
         finally:
