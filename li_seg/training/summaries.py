@@ -118,7 +118,8 @@ def read_scalars(directory, prefixes: tuple[str, ...]) -> dict[str, list[tuple[i
     series: dict[str, dict[int, float]] = {}
     sessions = 0
     for path in sorted(pathlib.Path(directory).glob("events.out.tfevents.*")):
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
+        for record in tf.data.TFRecordDataset(str(path)):  # summary_iterator's own recommended replacement
+            event = tf.compat.v1.Event.FromString(record.numpy())
             if event.HasField("session_log") and event.session_log.status == tf.compat.v1.SessionLog.START:
                 sessions += 1
                 if sessions > 1:
