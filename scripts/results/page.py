@@ -151,6 +151,19 @@ def _fmt(value: Optional[float], spec: str = ".2f") -> str:
     return "-" if value is None else format(value, spec)
 
 
+TABLE_NOTES = [
+    "- mIoU and pixel accuracy: CamVid val (101 images, void ignored) after the last step; mean +- sample standard "
+    "deviation over the seeds finished, and each seed's value (s0, s1, s2).",
+    "- Difference: method minus its paper's baseline, paired by seed (a seed fixes the data order and the "
+    "augmentation of both), with a 95 % Student-t interval over the paired differences and the number of pairs; "
+    "with one pair there is no interval, and no reading either way.",
+    "- Parameters: trainable parameters of the evaluated network (auxiliary heads excluded).",
+    "- Train images/s: the median of the run's logged training speed on these 2 CPU cores. Other work (tests, a "
+    "page rebuild) shared the cores during some runs, so the speeds are indicative only; `python -m "
+    "scripts.benchmark` measures costs side by side.",
+]
+
+
 def main_table(arms: list[ArmResult]) -> list[str]:
     baselines = {(a.arm.paper, a.arm.ablation): a for a in arms}
     lines = ["| paper | arm (the paper's table row) | backbone here | seeds | mIoU (mean +- std) | per seed | "
@@ -280,7 +293,7 @@ def write_page(page: pathlib.Path, figures: pathlib.Path, runs: list[driver.Run]
         "## Protocol", "", protocol_text, "",
         f"Dataset `{settings.dataset}`, {settings.steps} steps, crop {settings.crop[0]} x {settings.crop[1]}, "
         f"evaluation every {settings.eval_every_steps} steps.", "",
-        "## mIoU", "", *main_table(arms), "",
+        "## mIoU", "", *main_table(arms), "", *TABLE_NOTES, "",
         f"![paired mIoU differences]({os.path.relpath(figures / 'miou_differences.png', page.parent)})", "",
         f"![validation curves]({os.path.relpath(figures / 'validation_curves.png', page.parent)})", "",
         "## Per-class IoU", "", *per_class_tables(arms, class_names),
