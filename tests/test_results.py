@@ -266,6 +266,7 @@ def test_the_page_from_recorded_runs(tmp_path):
     assert "- li_convs/li_mnv2_li_aspp (mean over 3 seed(s)): li_intensity_mean: rb10 0.02" in text
     assert "- li_convs/mnv2_aspp seed 2: not started" in text
     assert "li_mnv2_li_aspp seed 2:" not in text.split("## Runs not finished")[1]
+    assert "Made from the records: \"not started\" means not recorded yet" in text  # no run has a driver.log
     assert "| c0 | 42.00 | 47.33 |" in text  # per-class IoU, mean over seeds
     assert [run.curve for run in arms[0].runs.values()] == [[(1, 20.0), (2, 40.0)], [(1, 22.0), (2, 44.0)]]
     for name in ("miou_differences.png", "validation_curves.png"):

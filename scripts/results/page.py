@@ -231,9 +231,15 @@ def learned_section(arms: list[ArmResult]) -> list[str]:
 
 
 def not_finished(runs: list[driver.Run], settings: driver.Settings) -> list[str]:
+    """One line per run not finished, with its state; made from records (no run has a driver.log), it says that
+    "not started" there means not recorded yet."""
     training = driver.Lock(runs[0].model_dir.parents[1]).training() if runs else None  # OUT/<paper>/<run>
-    return [f"- {run.arm.name} seed {run.seed}: {driver.state(run, settings.steps, training)}"
-            for run in runs if not driver.finished(run, settings.steps)]
+    lines = [f"- {run.arm.name} seed {run.seed}: {driver.state(run, settings.steps, training)}"
+             for run in runs if not driver.finished(run, settings.steps)]
+    if lines and not any((run.model_dir / "driver.log").exists() for run in runs):
+        lines = ["Made from the records: \"not started\" means not recorded yet (the run may be training).", "",
+                 *lines]
+    return lines
 
 
 def plot_differences(arms: list[ArmResult], path: pathlib.Path) -> None:
