@@ -259,7 +259,8 @@ def plot_differences(arms: list[ArmResult], path: pathlib.Path) -> None:
     axis.axvline(0.0, color="grey", linewidth=0.8)
     axis.set_yticks(range(len(rows)), [f"{m.arm.paper}: {m.arm.ablation} - {b.arm.ablation}" for m, b in rows])
     axis.invert_yaxis()
-    axis.set_xlabel("val mIoU difference to the paper's baseline (points; dots: seeds, bar: 95 % interval)")
+    axis.set_xlabel("val mIoU difference to the paper's baseline (points)\ndots: seeds; diamond and bar: mean, "
+                    "95 % interval")
     figure.savefig(path, dpi=110)
     plt.close(figure)
 
