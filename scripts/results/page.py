@@ -120,13 +120,24 @@ def collect(runs: list[driver.Run], settings: driver.Settings) -> list[ArmResult
     return list(by_arm.values())
 
 
+def baselines_of(arms: list[ArmResult]) -> dict[str, ArmResult]:
+    """Each method's baseline among `arms`, by the method's arm name (a method chosen without its baseline has
+    none)."""
+    rows = {(a.arm.paper, a.arm.ablation): a for a in arms}
+    return {a.arm.name: rows[(a.arm.paper, a.arm.baseline)] for a in arms if (a.arm.paper, a.arm.baseline) in rows}
+
+
+def paired_differences(method: ArmResult, baseline: ArmResult) -> list[float]:
+    """method - baseline mIoU for each seed both finished, in seed order."""
+    return [method.runs[s].miou - baseline.runs[s].miou for s in sorted(set(method.runs) & set(baseline.runs))]
+
+
 def paired_difference(method: ArmResult, baseline: ArmResult) -> Optional[tuple[float, Optional[float], int]]:
     """(mean of method - baseline over the seeds both finished, half-width of its 95 % t interval or None for one
     seed, number of pairs), or None without a pair."""
-    seeds = sorted(set(method.runs) & set(baseline.runs))
-    if not seeds:
+    differences = paired_differences(method, baseline)
+    if not differences:
         return None
-    differences = [method.runs[s].miou - baseline.runs[s].miou for s in seeds]
     if len(differences) == 1:
         return differences[0], None, 1
     half = stats.t.ppf(0.975, len(differences) - 1) * statistics.stdev(differences) / math.sqrt(len(differences))
@@ -165,13 +176,13 @@ TABLE_NOTES = [
 
 
 def main_table(arms: list[ArmResult]) -> list[str]:
-    baselines = {(a.arm.paper, a.arm.ablation): a for a in arms}
+    baselines = baselines_of(arms)
     lines = ["| paper | arm (the paper's table row) | backbone here | seeds | mIoU (mean +- std) | per seed | "
              "vs baseline: difference [95 % interval] | pixel acc. | parameters (M) | train images/s |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for result in arms:
         runs = [result.runs[s] for s in sorted(result.runs)]
-        baseline = baselines.get((result.arm.paper, result.arm.baseline))
+        baseline = baselines.get(result.arm.name)
         difference = paired_difference(result, baseline) if baseline else None
         role = f"{result.arm.ablation} (baseline)" if result.arm.baseline is None else result.arm.ablation
         lines.append(
@@ -243,13 +254,11 @@ def not_finished(runs: list[driver.Run], settings: driver.Settings) -> list[str]
 
 
 def plot_differences(arms: list[ArmResult], path: pathlib.Path) -> None:
-    baselines = {(a.arm.paper, a.arm.ablation): a for a in arms}
-    rows = [(a, baselines[(a.arm.paper, a.arm.baseline)]) for a in arms
-            if (a.arm.paper, a.arm.baseline) in baselines]  # a method chosen without its baseline has no row
+    baselines = baselines_of(arms)
+    rows = [(a, baselines[a.arm.name]) for a in arms if a.arm.name in baselines]
     figure, axis = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2), layout="constrained")
     for y, (method, baseline) in enumerate(rows):
-        seeds = sorted(set(method.runs) & set(baseline.runs))
-        differences = [method.runs[s].miou - baseline.runs[s].miou for s in seeds]
+        differences = paired_differences(method, baseline)
         axis.scatter(differences, [y] * len(differences), color="tab:blue", s=14, zorder=3)
         difference = paired_difference(method, baseline)
         if difference is not None:
