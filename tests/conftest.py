@@ -19,6 +19,24 @@ CAMVID_DIR = pathlib.Path(os.environ.get(
     "LI_SEG_CAMVID_DIR", pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "camvid"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _temporary_files_under_pytests_base(tmp_path_factory):
+    """Temporary files of this session and of its subprocesses in pytest's own (rotated) directory, not /tmp:
+    TensorFlow's autograph writes one source file per converted function there, and TFDS one empty directory per
+    builder of an unprepared dataset (DatasetInfo.initialize_from_bucket), neither ever removed."""
+    import tempfile
+
+    directory = str(tmp_path_factory.mktemp("tempfile"))
+    saved = tempfile.tempdir, os.environ.get("TMPDIR")
+    tempfile.tempdir = os.environ["TMPDIR"] = directory
+    yield
+    tempfile.tempdir = saved[0]
+    if saved[1] is None:
+        del os.environ["TMPDIR"]
+    else:
+        os.environ["TMPDIR"] = saved[1]
+
+
 @pytest.fixture
 def without_op_determinism():
     """Op determinism off for the test (XLA has no deterministic max-pool gradient), whatever an earlier test of

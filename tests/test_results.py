@@ -74,6 +74,26 @@ def test_command_is_the_protocol_with_the_arms_and_settings_changes(tmp_path):
     assert overrides["model.head.cycle_aspp.growth_channels"] == 64
     assert overrides["train.eval_every_steps"] == overrides["train.checkpoint_every_steps"] == 3
 
+def test_the_protocol_text_on_the_page_states_the_protocols_own_numbers():
+    """The page prints protocol.__doc__; every number it states is the one the driver runs."""
+    text = " ".join(protocol.__doc__.split())
+    common = protocol.COMMON_OVERRIDES
+    crops = protocol.BATCH * protocol.PROTOCOL_STEPS
+    camvid_train_images = 367
+    stated = [
+        f"{protocol.CROP[0]} x {protocol.CROP[1]} crops",
+        f"scaled uniformly in [{common['data.min_scale']}, {common['data.max_scale']}]",
+        f"batch {protocol.BATCH}, {protocol.PROTOCOL_STEPS} steps ({crops:,} crops, "
+        f"{crops / camvid_train_images:.1f} epochs)",
+        f"Adam (epsilon {common['train.adam_epsilon']:.0e}) lr {protocol.LEARNING_RATE:.0e} with poly decay "
+        f"(power {common['train.poly_power']}) to {common['train.end_learning_rate']:.0f}",
+        f"L2 {common['train.weight_decay']:.0e} on conv / dense kernels",
+        f"evaluation on val every {protocol.EVAL_EVERY_STEPS} steps at input scale {protocol.EVAL_SCALE}",
+    ]
+    for phrase in stated:
+        assert phrase.replace("e-0", "e-") in text, phrase
+
+
 
 HOLDER = """
 import pathlib, sys, time

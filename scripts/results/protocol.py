@@ -2,7 +2,7 @@
 
 CamVid (train 367 / val 101, 11 classes), from scratch (no pretrained weights are reachable on these machines),
 one CPU device. Every run of every paper: 176 x 240 crops of images scaled uniformly in [0.4, 0.6] (CamVid's
-360 x 480 becomes 144-216 x 192-288), horizontal flips, batch 8, PROTOCOL_STEPS steps (3,200 crops, 8.7 epochs),
+360 x 480 becomes 144-216 x 192-288), horizontal flips, batch 8, 400 steps (3,200 crops, 8.7 epochs),
 Adam (epsilon 1e-7) lr 1e-3 with poly decay (power 0.9) to 0, L2 1e-4 on conv / dense kernels, every layer at the
 same learning rate, BN trained (not frozen; one device, so not synchronised); evaluation on val every 100 steps at
 input scale 0.5, scored at 360 x 480 (the val labels' size). Each paper keeps its architecture (heads, auxiliary
