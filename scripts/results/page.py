@@ -40,6 +40,7 @@ from absl import app, flags  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from experiments import config as config_lib  # noqa: E402
+from experiments import papers  # noqa: E402
 from li_seg import data  # noqa: E402
 from li_seg.models import build_model, inference_model  # noqa: E402
 from li_seg.training.summaries import read_scalars  # noqa: E402
@@ -144,6 +145,18 @@ def paired_difference(method: ArmResult, baseline: ArmResult) -> Optional[tuple[
     return statistics.mean(differences), half, len(differences)
 
 
+def papers_difference(arm: protocol.Arm) -> str:
+    """method - baseline mIoU as the paper printed them (`experiments.papers` REPORTED), on each evaluation set
+    the paper reports for both, e.g. "+0.95 VOC val"; "-" for a baseline, "not printed" when the paper has no
+    number for one of the two."""
+    if arm.baseline is None:
+        return "-"
+    reported = papers.record(arm.paper).reported
+    method, baseline = reported.get(arm.ablation), reported.get(arm.baseline)
+    common = [name for name in (method.miou if method else {}) if baseline and name in baseline.miou]
+    return "; ".join(f"{method.miou[name] - baseline.miou[name]:+.2f} {name}" for name in common) or "not printed"
+
+
 def _difference_text(difference) -> str:
     if difference is None:
         return "-"
@@ -168,6 +181,9 @@ TABLE_NOTES = [
     "- Difference: method minus its paper's baseline, paired by seed (a seed fixes the data order and the "
     "augmentation of both), with a 95 % Student-t interval over the paired differences and the number of pairs; "
     "with one pair there is no interval, and no reading either way.",
+    "- The paper's difference: the same method minus the same baseline as the paper printed them "
+    "(`experiments/papers/<paper>.py`, REPORTED, which names each table row), on the paper's datasets, from "
+    "pretrained weights, with its full recipe: what compares with this table is its sign, not its size.",
     "- Parameters: trainable parameters of the evaluated network (auxiliary heads excluded).",
     "- Train images/s: the median of the run's logged training speed on these 2 CPU cores. Other work (tests, a "
     "page rebuild) shared the cores during some runs, so the speeds are indicative only; `python -m "
@@ -178,8 +194,9 @@ TABLE_NOTES = [
 def main_table(arms: list[ArmResult]) -> list[str]:
     baselines = baselines_of(arms)
     lines = ["| paper | arm (the paper's table row) | backbone here | seeds | mIoU (mean +- std) | per seed | "
-             "vs baseline: difference [95 % interval] | pixel acc. | parameters (M) | train images/s |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "vs baseline: difference [95 % interval] | the paper's difference | pixel acc. | parameters (M) | "
+             "train images/s |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for result in arms:
         runs = [result.runs[s] for s in sorted(result.runs)]
         baseline = baselines.get(result.arm.name)
@@ -189,6 +206,7 @@ def main_table(arms: list[ArmResult]) -> list[str]:
             f"| {result.arm.paper} | {role} | {result.backbone or '-'} | {len(runs)} | "
             f"{spread([r.miou for r in runs], width=1, detail=False)} | "
             f"{', '.join(f's{r.seed}: {r.miou:.2f}' for r in runs) or '-'} | {_difference_text(difference)} | "
+            f"{papers_difference(result.arm)} | "
             f"{_fmt(_mean(r.pixel_accuracy for r in runs))} | "
             f"{_fmt(None if result.parameters is None else result.parameters / 1e6, '.2f')} | "
             f"{_fmt(_mean(r.images_per_second for r in runs), '.1f')} |")
