@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from experiments import config as config_lib
+from li_seg.training import summaries
 from scripts.results import driver, protocol
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -244,17 +245,18 @@ def _recorded_run(directory, ablation, seed, miou, curve, intensity=None):
     (directory / "eval").mkdir(parents=True)
     config_lib.save(papers.get_experiment("li_convs", ablation), directory / "config.json")
     per_class = [miou] * 6 + [None]
-    for step, value in curve:  # each evaluation's metrics file: the validation curve
+    for step, value in curve:  # each evaluation's metrics file
         (directory / "eval" / f"metrics-{step}.json").write_text(json.dumps(
             {"miou": value, "pixel_accuracy": 0.8, "per_class_iou": per_class}))
-    for name, scalars in (("train", {"images_per_second": [(1, 9.0), (2, 11.0)]}),):
+    scalars = {"train": {"images_per_second": [(1, 9.0), (2, 11.0)]}, "eval": {"miou": curve}}
+    if intensity is not None:
+        scalars["train"]["li_intensity_mean/rb10"] = [(2, intensity)]
+    for name, tags in scalars.items():
         writer = tf.summary.create_file_writer(str(directory / name))
         with writer.as_default():
-            for tag, values in scalars.items():
+            for tag, values in tags.items():
                 for step, value in values:
                     tf.summary.scalar(tag, value, step=step)
-            if name == "train" and intensity is not None:
-                tf.summary.scalar("li_intensity_mean/rb10", intensity, step=2)
         writer.flush()
 
 
@@ -303,9 +305,15 @@ def test_the_page_from_recorded_runs(tmp_path):
     assert "li_mnv2_li_aspp seed 2:" not in text.split("## Runs not finished")[1]
     assert "Made from the records: \"not started\" means not recorded yet" in text  # no run has a driver.log
     assert "| c0 | 42.00 | 47.33 |" in text  # per-class IoU, mean over seeds
-    assert [run.curve for run in arms[0].runs.values()] == [[(1, 20.0), (2, 40.0)], [(1, 22.0), (2, 44.0)]]
+    assert [run.curve for run in arms[0].runs.values()] == [  # TensorBoard's float32 scalars
+        [(1, pytest.approx(20.0)), (2, pytest.approx(40.0))], [(1, pytest.approx(22.0)), (2, pytest.approx(44.0))]]
     for name in ("miou_differences.png", "validation_curves.png"):
         assert (figures / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for event_file in (out / "li_convs" / "mnv2_aspp-seed1" / "eval").glob("events.out.tfevents.*"):
+        event_file.unlink()  # a record without its validation curve
+    with pytest.raises(page.RecordError, match="mnv2_aspp-seed1 is finished but its record cannot be read \\(its "
+                       "eval/ TensorBoard files have no validation mIoU at step 2\\)"):
+        page.collect(runs, settings)
     (out / "li_convs" / "mnv2_aspp-seed0" / "config.json").unlink()  # a record damaged by hand
     with pytest.raises(page.RecordError, match="mnv2_aspp-seed0 is finished but its record cannot be read.*"
                        "config.json.*Fix: if it is committed, restore it .*otherwise delete that directory"):
@@ -412,6 +420,42 @@ def test_the_trainer_of_a_driver_killed_outright_holds_the_lock_until_it_ends(tm
     assert driver.state(run, 400, lock.training()).endswith("(interrupted: its driver is gone; run again to resume)")
     lock.acquire()
     lock.release()
+
+
+def test_a_record_keeps_the_eval_tensorboard_scalars_without_the_images(tmp_path):
+    """A run's eval/ event file holds each evaluation's metrics and prediction panels; its record keeps the first
+    as TensorBoard shows them (the resumed session's purge included) and none of the second."""
+    import numpy as np
+    import tensorflow as tf
+    from tensorboard.backend.event_processing import plugin_event_accumulator as loader
+
+    out, records = tmp_path / "runs", tmp_path / "records"
+    run = driver.plan(out, protocol.select_arms(["li_convs"]), [0])[0]
+    (run.model_dir / "eval").mkdir(parents=True)
+    (run.model_dir / "eval" / "metrics-3.json").write_text("{}")
+    panels = np.random.default_rng(0).integers(0, 255, (1, 64, 64, 3), dtype=np.uint8)
+    for session, steps in enumerate(((1, 2, 3), (3,))):  # a run interrupted after evaluating step 3, resumed at 3
+        writer = tf.summary.create_file_writer(str(run.model_dir / "eval"), filename_suffix=f".{session}")
+        with writer.as_default():
+            summaries._write_session_start(writer, steps[0])  # as the trainer opens each session's writers
+            for step in steps:
+                tf.summary.scalar("miou", 0.1 * step + session, step=step)
+                tf.summary.image("image_truth_prediction/0", panels, step=step)
+        writer.close()
+    driver.archive(run, out, records, 3)
+
+    def shown(directory):
+        accumulator = loader.EventAccumulator(str(directory), size_guidance={loader.TENSORS: 0})
+        accumulator.Reload()
+        return {tag: [(e.step, tf.make_ndarray(e.tensor_proto).tolist()) for e in accumulator.Tensors(tag)]
+                for tag in accumulator.Tags()[loader.TENSORS]}  # a scalar's value, an image's encoded panels
+
+    original, record = shown(run.model_dir / "eval"), shown(driver.record_of(run, out, records).model_dir / "eval")
+    assert "image_truth_prediction/0" in original
+    assert record == {"miou": original["miou"]} and [s for s, _ in record["miou"]] == [1, 2, 3]
+    assert record["miou"][-1][1] == pytest.approx(1.3)  # step 3 as the resumed session wrote it
+    size = sum(p.stat().st_size for p in driver.record_of(run, out, records).model_dir.glob("eval/events.*"))
+    assert size < 0.1 * sum(p.stat().st_size for p in run.model_dir.glob("eval/events.*"))
 
 
 def test_a_record_copy_cut_short_is_not_a_record(tmp_path, monkeypatch):

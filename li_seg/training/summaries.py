@@ -130,3 +130,25 @@ def read_scalars(directory, prefixes: tuple[str, ...]) -> dict[str, list[tuple[i
                     number = float(tf.make_ndarray(value.tensor)) if value.HasField("tensor") else value.simple_value
                     series.setdefault(value.tag, {})[event.step] = number
     return {tag: sorted(values.items()) for tag, values in series.items() if values}
+
+
+def copy_without_images(source, destination) -> None:
+    """The event file `source` written to `destination` without its image summaries: every event kept as it was
+    (file version, session STARTs, scalars, histograms) except the values of tags whose plugin is "images" (TF2
+    names a tag's plugin in its first value only, once per writer, hence once per file) and TF1 image values; an
+    event left with no value is dropped. TensorBoard reads the copy as the original, less its images (a run's eval
+    files: megabytes of prediction panels around a few kilobytes of metrics)."""
+    image_tags = set()
+    with tf.io.TFRecordWriter(str(destination)) as writer:
+        for record in tf.data.TFRecordDataset(str(source)):
+            event = tf.compat.v1.Event.FromString(record.numpy())
+            if event.HasField("summary"):
+                for value in event.summary.value:
+                    if value.metadata.plugin_data.plugin_name == "images" or value.HasField("image"):
+                        image_tags.add(value.tag)
+                kept = [value for value in event.summary.value if value.tag not in image_tags]
+                if not kept:
+                    continue
+                del event.summary.value[:]
+                event.summary.value.extend(kept)
+            writer.write(event.SerializeToString())

@@ -86,21 +86,26 @@ def record_of(run: Run, out: pathlib.Path, records: pathlib.Path) -> Run:
 
 
 def archive(run: Run, out: pathlib.Path, records: pathlib.Path, steps: int) -> None:
-    """Copies a finished run's record (config.json, eval/metrics-*.json, train/ event files) into `records`: into
+    """Copies a finished run's record (config.json, eval/metrics-*.json, train/ event files, eval/ event files
+    without their image summaries) into `records`: into
     a sibling directory first, renamed into place once complete, so that a copy cut short (the driver stopped
     meanwhile) never counts as a finished record. A record there of another length (other --steps) is kept and
     this run is not recorded (logged): a tiny test run never replaces a committed one."""
+    from li_seg.training.summaries import copy_without_images  # TensorFlow: imported when a run is recorded
+
     target = record_of(run, out, records).model_dir
     if any(target.glob("eval/metrics-*.json")) and not (target / "eval" / f"metrics-{steps}.json").exists():
         _log(out, f"not recorded: {target} holds a record of another run length; give another --records")
         return
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    for pattern in ("config.json", "eval/metrics-*.json", "train/events.out.tfevents.*"):
+    for pattern, copy in (("config.json", shutil.copy2), ("eval/metrics-*.json", shutil.copy2),
+                          ("train/events.out.tfevents.*", shutil.copy2),
+                          ("eval/events.out.tfevents.*", copy_without_images)):
         for path in run.model_dir.glob(pattern):
             destination = partial / path.relative_to(run.model_dir)
             destination.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, destination)
+            copy(path, destination)
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)
 

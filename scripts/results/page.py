@@ -10,8 +10,9 @@ Then per-class IoU of each method against its baseline, each paper's learned qua
 (the scalars the paper layers publish: LI intensities W_L, aggregated smoothing coefficients, ADC offsets and
 masks, DifNet's mu_t / beta_t), the runs not finished (named, not estimated), and two figures written by
 matplotlib: the paired mIoU differences (FIGURES/miou_differences.png) and the validation mIoU curves
-(FIGURES/validation_curves.png, from each evaluation's metrics file). --out may be the records directory
-(`scripts.results.driver --records`): config.json, metrics files and train/ scalars are all the page reads. The
+(FIGURES/validation_curves.png, TensorBoard's "miou" scalars of each run's eval/). --out may be the records
+directory (`scripts.results.driver --records`): config.json, the final metrics file and the train/ and eval/
+TensorBoard files are all the page reads. The
 hand-written reading (FIGURES/reading.md), when present, is included as it is.
 """
 
@@ -76,10 +77,9 @@ class ArmResult:
 
 def read_run(run: driver.Run, steps: int) -> RunResult:
     metrics = json.loads((run.model_dir / "eval" / f"metrics-{steps}.json").read_text())
-    # the validation curve from the metrics file each evaluation writes (TensorBoard's "miou" scalar, the same
-    # values, sits in event files that also hold image summaries: megabytes a run, not kept in the records)
-    curve = sorted((int(path.stem.split("-")[1]), json.loads(path.read_text())["miou"])
-                   for path in (run.model_dir / "eval").glob("metrics-*.json"))
+    curve = read_scalars(run.model_dir / "eval", ("miou",)).get("miou", [])
+    if not curve or curve[-1][0] != steps:
+        raise ValueError(f"its eval/ TensorBoard files have no validation mIoU at step {steps}")
     speed = [value for _, value in read_scalars(run.model_dir / "train", ("images_per_second",)).get(
         "images_per_second", [])]
     learned = {tag: values[-1][1] for tag, values in read_scalars(run.model_dir / "train", LEARNED_PREFIXES).items()}
@@ -300,10 +300,9 @@ def plot_curves(arms: list[ArmResult], path: pathlib.Path) -> None:
         for color, result in zip(plt.rcParams["axes.prop_cycle"].by_key()["color"],
                                  [a for a in arms if a.arm.paper == paper]):
             for index, run in enumerate(result.runs.values()):
-                if run.curve:
-                    steps, values = zip(*run.curve)
-                    axis.plot(steps, values, color=color, alpha=0.8, linewidth=1.2,
-                              label=result.arm.ablation if index == 0 else None)
+                steps, values = zip(*run.curve)
+                axis.plot(steps, values, color=color, alpha=0.8, linewidth=1.2,
+                          label=result.arm.ablation if index == 0 else None)
         axis.set_title(paper)
         axis.set_xlabel("step")
         if axis.get_legend_handles_labels()[0]:
