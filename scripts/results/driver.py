@@ -21,9 +21,9 @@ trainer to finish its run, still holding the lock).
   pause   stop the running trainer (SIGSTOP) so that a benchmark has the cores; `resume` continues it (SIGCONT)
 
 Records (--records=DIR, e.g. docs/results/runs, committed): each finished run's config.json, eval/metrics-*.json
-and train/ TensorBoard scalars (kilobytes; no checkpoints, no image summaries) are copied there, and a run whose
-record exists counts as finished: a campaign spread over machines and sessions goes on from what is committed,
-and `scripts.results.page --out=DIR` rebuilds the page from the records alone.
+and train/ and eval/ TensorBoard files (kilobytes; no checkpoints, no image summaries) are copied there, and a run
+whose record exists counts as finished: a campaign spread over machines and sessions goes on from what is
+committed, and `scripts.results.page --out=DIR` rebuilds the page from the records alone.
 
 --dataset / --data_dir / --steps / --crop / --eval_every_steps replace the protocol's (the tests' tiny runs).
 """
@@ -87,10 +87,10 @@ def record_of(run: Run, out: pathlib.Path, records: pathlib.Path) -> Run:
 
 def archive(run: Run, out: pathlib.Path, records: pathlib.Path, steps: int) -> None:
     """Copies a finished run's record (config.json, eval/metrics-*.json, train/ event files, eval/ event files
-    without their image summaries) into `records`: into
-    a sibling directory first, renamed into place once complete, so that a copy cut short (the driver stopped
-    meanwhile) never counts as a finished record. A record there of another length (other --steps) is kept and
-    this run is not recorded (logged): a tiny test run never replaces a committed one."""
+    without their image summaries) into `records`: into a sibling directory first, renamed into place once
+    complete, so that a copy cut short (the driver stopped meanwhile) never counts as a finished record. A record
+    there of another length (other --steps) is kept and this run is not recorded (logged): a tiny test run never
+    replaces a committed one."""
     from li_seg.training.summaries import copy_without_images  # TensorFlow: imported when a run is recorded
 
     target = record_of(run, out, records).model_dir

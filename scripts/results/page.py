@@ -12,8 +12,8 @@ masks, DifNet's mu_t / beta_t), the runs not finished (named, not estimated), an
 matplotlib: the paired mIoU differences (FIGURES/miou_differences.png) and the validation mIoU curves
 (FIGURES/validation_curves.png, TensorBoard's "miou" scalars of each run's eval/). --out may be the records
 directory (`scripts.results.driver --records`): config.json, the final metrics file and the train/ and eval/
-TensorBoard files are all the page reads. The
-hand-written reading (FIGURES/reading.md), when present, is included as it is.
+TensorBoard files are all the page reads. The hand-written reading (FIGURES/reading.md), when present, is
+included as it is.
 """
 
 from __future__ import annotations
