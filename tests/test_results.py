@@ -75,6 +75,7 @@ def test_command_is_the_protocol_with_the_arms_and_settings_changes(tmp_path):
     assert overrides["model.head.cycle_aspp.growth_channels"] == 64
     assert overrides["train.eval_every_steps"] == overrides["train.checkpoint_every_steps"] == 3
 
+
 def test_the_protocol_text_on_the_page_states_the_protocols_own_numbers():
     """The page prints protocol.__doc__; every number it states is the one the driver runs."""
     text = " ".join(protocol.__doc__.split())
@@ -93,7 +94,6 @@ def test_the_protocol_text_on_the_page_states_the_protocols_own_numbers():
     ]
     for phrase in stated:
         assert phrase.replace("e-0", "e-") in text, phrase
-
 
 
 HOLDER = """
@@ -425,7 +425,6 @@ def test_the_trainer_of_a_driver_killed_outright_holds_the_lock_until_it_ends(tm
 def test_a_record_keeps_the_eval_tensorboard_scalars_without_the_images(tmp_path):
     """A run's eval/ event file holds each evaluation's metrics and prediction panels; its record keeps the first
     as TensorBoard shows them (the resumed session's purge included) and none of the second."""
-    import numpy as np
     import tensorflow as tf
     from tensorboard.backend.event_processing import plugin_event_accumulator as loader
 

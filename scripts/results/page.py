@@ -80,9 +80,9 @@ def read_run(run: driver.Run, steps: int) -> RunResult:
     curve = read_scalars(run.model_dir / "eval", ("miou",)).get("miou", [])
     if not curve or curve[-1][0] != steps:
         raise ValueError(f"its eval/ TensorBoard files have no validation mIoU at step {steps}")
-    speed = [value for _, value in read_scalars(run.model_dir / "train", ("images_per_second",)).get(
-        "images_per_second", [])]
-    learned = {tag: values[-1][1] for tag, values in read_scalars(run.model_dir / "train", LEARNED_PREFIXES).items()}
+    train = read_scalars(run.model_dir / "train", ("images_per_second", *LEARNED_PREFIXES))
+    speed = [value for _, value in train.pop("images_per_second", [])]
+    learned = {tag: values[-1][1] for tag, values in train.items()}
     return RunResult(
         seed=run.seed, miou=100 * metrics["miou"], pixel_accuracy=100 * metrics["pixel_accuracy"],
         per_class_iou=[None if iou is None else 100 * iou for iou in metrics["per_class_iou"]],
