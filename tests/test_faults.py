@@ -11,6 +11,7 @@ from absl.testing import flagsaver
 
 from li_seg.training.trainer import Trainer, TrainingDivergedError
 
+from tests.tensorboard_helpers import tensorboard_view
 from tests.test_cli import run_main
 from tests.test_training import tiny_config
 
@@ -93,15 +94,6 @@ def test_an_evaluation_killed_during_training_is_finished_before_training_on(tmp
     assert sorted(p.name for p in (tmp_path / "eval").glob("metrics-*.json")) == ["metrics-2.json", "metrics-4.json"]
 
 
-def _tensorboard_scalars(directory, tag):
-    """(step, value) of `tag` as TensorBoard's own loader shows them (its purge of restarted sessions included)."""
-    from tensorboard.backend.event_processing import plugin_event_accumulator as loader
-
-    accumulator = loader.EventAccumulator(str(directory), size_guidance={loader.TENSORS: 0})
-    accumulator.Reload()
-    return [(event.step, float(tf.make_ndarray(event.tensor_proto))) for event in accumulator.Tensors(tag)]
-
-
 def test_a_resumed_run_shows_each_step_once_in_tensorboard(tmp_path):
     """Killed after logging step 3 (its checkpoint is step 2): the resumed run replays step 3. TensorBoard must show
     steps 1-4 once each, step 3 from the resumed run, not 1, 2, 3, 3, 4 with a backward jump."""
@@ -119,15 +111,15 @@ def test_a_resumed_run_shows_each_step_once_in_tensorboard(tmp_path):
     trainer._after_step = killed_after_step_3
     with pytest.raises(SystemExit):
         trainer.train(evaluate_during_training=True)
-    first = dict(_tensorboard_scalars(tmp_path / "train", "loss/loss"))
+    first = dict(tensorboard_view(tmp_path / "train")["loss/loss"])
     assert sorted(first) == [1, 2, 3]
 
     Trainer(cfg, tmp_path, tf.distribute.get_strategy()).train(evaluate_during_training=True)
-    shown = _tensorboard_scalars(tmp_path / "train", "loss/loss")
+    shown = tensorboard_view(tmp_path / "train")["loss/loss"]
     assert [step for step, _ in shown] == [1, 2, 3, 4]
     assert [value for step, value in shown if step <= 2] == [first[1], first[2]]
     assert read_scalars(tmp_path / "train", ("loss/loss",))["loss/loss"] == shown
-    assert [step for step, _ in _tensorboard_scalars(tmp_path / "eval", "miou")] == [2, 4]
+    assert [step for step, _ in tensorboard_view(tmp_path / "eval")["miou"]] == [2, 4]
 
 
 TINY = ["--paper=li_convs", "--ablation=mnv2_aspp", "--crop_size=48", "--batch_size=2", "--mode=train",

@@ -14,6 +14,7 @@ import pytest
 from experiments import config as config_lib
 from li_seg.training import summaries
 from scripts.results import driver, protocol
+from tests.tensorboard_helpers import tensorboard_view
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TINY = ["--arms=li_convs", "--seeds=0", "--dataset=synthetic", "--data_dir=", "--steps=2", "--crop=32,32",
@@ -426,7 +427,6 @@ def test_a_record_keeps_the_eval_tensorboard_scalars_without_the_images(tmp_path
     """A run's eval/ event file holds each evaluation's metrics and prediction panels; its record keeps the first
     as TensorBoard shows them (the resumed session's purge included) and none of the second."""
     import tensorflow as tf
-    from tensorboard.backend.event_processing import plugin_event_accumulator as loader
 
     out, records = tmp_path / "runs", tmp_path / "records"
     run = driver.plan(out, protocol.select_arms(["li_convs"]), [0])[0]
@@ -443,17 +443,12 @@ def test_a_record_keeps_the_eval_tensorboard_scalars_without_the_images(tmp_path
         writer.close()
     driver.archive(run, out, records, 3)
 
-    def shown(directory):
-        accumulator = loader.EventAccumulator(str(directory), size_guidance={loader.TENSORS: 0})
-        accumulator.Reload()
-        return {tag: [(e.step, tf.make_ndarray(e.tensor_proto).tolist()) for e in accumulator.Tensors(tag)]
-                for tag in accumulator.Tags()[loader.TENSORS]}  # a scalar's value, an image's encoded panels
-
-    original, record = shown(run.model_dir / "eval"), shown(driver.record_of(run, out, records).model_dir / "eval")
+    record_dir = driver.record_of(run, out, records).model_dir
+    original, record = tensorboard_view(run.model_dir / "eval"), tensorboard_view(record_dir / "eval")
     assert "image_truth_prediction/0" in original
     assert record == {"miou": original["miou"]} and [s for s, _ in record["miou"]] == [1, 2, 3]
     assert record["miou"][-1][1] == pytest.approx(1.3)  # step 3 as the resumed session wrote it
-    size = sum(p.stat().st_size for p in driver.record_of(run, out, records).model_dir.glob("eval/events.*"))
+    size = sum(p.stat().st_size for p in record_dir.glob("eval/events.*"))
     assert size < 0.1 * sum(p.stat().st_size for p in run.model_dir.glob("eval/events.*"))
 
 
