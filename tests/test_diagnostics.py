@@ -6,11 +6,11 @@ import pathlib
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from li_seg.layers.diagnostics import Histogram, collect_diagnostics
 from li_seg.training.summaries import Summaries
 
+from tests.tensorboard_helpers import tensorboard_view
 from tests.test_training import event_tags
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -49,11 +49,7 @@ def test_summaries_write_whatever_is_published(tmp_path):
     summaries.flush()
     expected = {"test_mu/walk1", "test_mu_mean/walk1", "test_mu/walk2", "test_mu_mean/walk2"}
     assert expected <= event_tags(tmp_path / "train")
-    for path in (tmp_path / "train").glob("events.out.tfevents.*"):
-        for event in tf.compat.v1.train.summary_iterator(str(path)):
-            for value in event.summary.value:
-                if value.tag == "test_mu_mean/walk2":
-                    assert event.step == 7 and float(tf.make_ndarray(value.tensor)) == 0.5
+    assert tensorboard_view(tmp_path / "train")["test_mu_mean/walk2"] == [(7, 0.5)]
 
 
 def _imports(path: pathlib.Path) -> set[str]:
